@@ -1,0 +1,51 @@
+// lacoot/ops/common.hpp — what every op header shares: argument checks and the includes.
+//
+// Holds: check_defined, check_same (dtype and device of several tensors), check_floating,
+// check_dim, scalar_like.
+// Needs: core/, autograd/node.hpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "../autograd/grad_mode.hpp"
+#include "../autograd/node.hpp"
+#include "../core/factories.hpp"
+#include "../core/tensor.hpp"
+
+namespace lacoot::detail {
+
+inline void check_defined(const char* op, const Tensor& t, const char* what = "input") {
+  LACOOT_CHECK(t.defined(), op, ": ", what, " is an undefined tensor");
+}
+
+// The tensors of one op must share dtype and device; there is no implicit type promotion.
+inline void check_same(const char* op, const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts) check_defined(op, t);
+  for (std::size_t i = 1; i < ts.size(); ++i) {
+    LACOOT_CHECK(ts[i].dtype() == ts[0].dtype(), op, ": dtype mismatch: ",
+                 dtype_name(ts[0].dtype()), " and ", dtype_name(ts[i].dtype()),
+                 " (hint: convert one with .to(...))");
+    LACOOT_CHECK(ts[i].device() == ts[0].device(), op, ": device mismatch: ",
+                 ts[0].device().str(), " and ", ts[i].device().str());
+  }
+  LACOOT_CHECK(ts.empty() || ts[0].device().is_cpu(), op, ": no kernel for device ",
+               ts[0].device().str(), " in this build");
+}
+
+inline void check_floating(const char* op, const Tensor& t) {
+  check_defined(op, t);
+  LACOOT_CHECK(is_floating(t.dtype()), op, ": expected a float32 or float64 tensor, got ",
+               dtype_name(t.dtype()));
+}
+
+inline void check_dim(const char* op, const Tensor& t, int64_t ndim, const char* layout) {
+  check_defined(op, t);
+  LACOOT_CHECK(t.dim() == ndim, op, ": expected a ", ndim, "-D input (", layout,
+               "), got shape ", shape_str(t.shape()));
+}
+
+// A 0-d tensor holding v, with t's dtype and device.
+inline Tensor scalar_like(const Tensor& t, double v) { return full({}, v, t.dtype(), t.device()); }
+
+}  // namespace lacoot::detail
