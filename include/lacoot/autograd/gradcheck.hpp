@@ -37,6 +37,11 @@ struct GradcheckResult {
   bool ok = true;
   double max_abs_error = 0;
   std::string report;  // "ok" or the worst element, readably
+  // The worst failing element (when !ok): which input, its flat index, both values of the
+  // projected gradient <r, df/dx_j>.
+  std::size_t worst_input = 0;
+  int64_t worst_index = -1;
+  double worst_analytic = 0, worst_numeric = 0;
   explicit operator bool() const { return ok; }
 };
 
@@ -109,6 +114,10 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
       if (!(excess <= 0) && (res.ok || excess > worst_excess || std::isnan(excess))) {
         res.ok = false;
         worst_excess = excess;
+        res.worst_input = i;
+        res.worst_index = j;
+        res.worst_analytic = a;
+        res.worst_numeric = numeric;
         report.str("");
         report << "gradcheck failed: input " << i << " (shape " << shape_str(x[i].shape())
                << ") element " << detail::index_str(x[i].shape(), j) << ": analytic " << a

@@ -1,0 +1,126 @@
+// Tests for core/: tensor handle, factories, RNG, printing.
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "lacoot/core/factories.hpp"
+#include "lacoot/core/print.hpp"
+
+using namespace lacoot;
+
+TEST_CASE("a tensor is a cheap handle: copies share the elements") {
+  Tensor a = zeros({2, 3});
+  Tensor b = a;
+  b.at<float>({1, 2}) = 5.f;
+  CHECK(a.at<float>({1, 2}) == 5.f);
+  CHECK(a.is_same(b));
+  Tensor c = a.clone();
+  c.at<float>({1, 2}) = 7.f;
+  CHECK(a.at<float>({1, 2}) == 5.f);  // clone owns its elements
+  CHECK(a.shape() == Shape{2, 3});
+  CHECK(a.numel() == 6);
+  CHECK(a.dim() == 2);
+  CHECK(a.size(-1) == 3);
+  CHECK(a.dtype() == kFloat32);
+  CHECK(a.device().str() == "cpu");
+}
+
+TEST_CASE("storage is aligned for SIMD") {
+  for (int n : {1, 3, 17, 1000}) {
+    Tensor t = Tensor::empty({n});
+    CHECK(reinterpret_cast<std::uintptr_t>(t.raw_data()) % kAlignment == 0);
+  }
+}
+
+TEST_CASE("factories") {
+  CHECK(ones({2, 2}).at<float>({1, 1}) == 1.f);
+  CHECK(full({3}, 2.5, kFloat64).at<double>({2}) == 2.5);
+  Tensor r = arange(1, 2, 0.25);  // [1, 1.25, 1.5, 1.75], as torch.arange
+  REQUIRE(r.numel() == 4);
+  CHECK(r.at<float>({3}) == 1.75f);
+  CHECK(arange(5, kInt64).at<int64_t>({4}) == 4);
+  Tensor m = tensor({{1, 2, 3}, {4, 5, 6}});
+  CHECK(m.shape() == Shape{2, 3});
+  CHECK(m.at<float>({1, 0}) == 4.f);
+  CHECK(m.at<float>({-1, -1}) == 6.f);  // negative indices count from the end
+  Tensor v = tensor(std::vector<int64_t>{1, 2, 3, 4}, {2, 2});
+  CHECK(v.dtype() == kInt64);
+  CHECK_THROWS_AS(tensor(std::vector<float>{1, 2, 3}, {2, 2}), Error);
+  CHECK_THROWS_AS(tensor({{1, 2}, {3}}), Error);
+  CHECK_THROWS_AS(zeros({-1}), Error);
+  CHECK_THROWS_AS(arange(0, 1, 0), Error);
+}
+
+TEST_CASE("item, to, element access errors") {
+  Tensor t = tensor({3.5});
+  CHECK(t.item() == 3.5);
+  CHECK(t.item<int>() == 3);
+  CHECK_THROWS_AS(tensor({1, 2}).item(), Error);
+  Tensor d = tensor({1.25, -2.75}).to(kFloat64);
+  CHECK(d.dtype() == kFloat64);
+  CHECK(d.at<double>({1}) == -2.75);
+  Tensor i = d.to(kInt64);  // truncation toward zero, as a C++ cast and torch's .long()
+  CHECK(i.at<int64_t>({0}) == 1);
+  CHECK(i.at<int64_t>({1}) == -2);
+  CHECK_THROWS_AS(d.at<float>({0}), Error);  // wrong element type
+  CHECK_THROWS_AS(d.at<double>({2}), Error);  // out of range
+  CHECK_THROWS_AS(d.at<double>({0, 0}), Error);  // wrong number of indices
+  CHECK_THROWS_AS(Tensor().shape(), Error);
+}
+
+TEST_CASE("rand and randn are reproducible and independent of the thread count") {
+  Generator g1(42), g2(42);
+  Tensor a = randn({1 << 17}, kFloat32, g1);
+  set_num_threads(1);
+  Tensor b = randn({1 << 17}, kFloat32, g2);
+  set_num_threads(2);
+  for (int64_t i = 0; i < a.numel(); i += 997) CHECK(a.data<float>()[i] == b.data<float>()[i]);
+  // The stream continues: the next draw differs from the first.
+  Tensor c = randn({4}, kFloat32, g1);
+  CHECK(c.at<float>({0}) != a.at<float>({0}));
+  // Moments of 2^17 normals: mean 0 ± 0.01, variance 1 ± 0.02 (5 standard errors).
+  double s = 0, s2 = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    s += a.data<float>()[i];
+    s2 += double(a.data<float>()[i]) * a.data<float>()[i];
+  }
+  double mean = s / double(a.numel()), var = s2 / double(a.numel()) - mean * mean;
+  CHECK(std::abs(mean) < 0.01);
+  CHECK(std::abs(var - 1) < 0.02);
+  Tensor u = rand({1 << 16}, kFloat64, g1);
+  double lo = 1, hi = 0, su = 0;
+  for (int64_t i = 0; i < u.numel(); ++i) {
+    double x = u.data<double>()[i];
+    lo = std::min(lo, x), hi = std::max(hi, x), su += x;
+  }
+  CHECK(lo >= 0);
+  CHECK(hi < 1);
+  CHECK(std::abs(su / double(u.numel()) - 0.5) < 0.006);
+  // Resuming from (seed, offset) continues the same stream (what checkpoints rely on).
+  Generator g3(42);
+  g3.set_state(g1.seed(), g1.offset());
+  CHECK(rand({3}, kFloat32, g3).at<float>({2}) == rand({3}, kFloat32, g1).at<float>({2}));
+}
+
+TEST_CASE("randperm is a permutation") {
+  Generator g(3);
+  Tensor p = randperm(100, g);
+  std::set<int64_t> seen(p.data<int64_t>(), p.data<int64_t>() + 100);
+  CHECK(seen.size() == 100);
+  CHECK(*seen.begin() == 0);
+  CHECK(*seen.rbegin() == 99);
+}
+
+TEST_CASE("printing in the PyTorch style") {
+  CHECK(to_string(tensor({{1, 2.5}, {3, 4}})) ==
+        "tensor([[1.0000, 2.5000],\n"
+        "        [3.0000, 4.0000]], shape=[2, 2], dtype=float32, device=cpu)");
+  CHECK(to_string(tensor({1, -2, 3})) == "tensor([ 1., -2.,  3.], shape=[3], dtype=float32, device=cpu)");
+  CHECK(to_string(arange(3, kInt64)) == "tensor([0, 1, 2], shape=[3], dtype=int64, device=cpu)");
+  CHECK(to_string(full({}, 1e-5, kFloat64)) == "tensor(1.0000e-05, shape=[], dtype=float64, device=cpu)");
+  std::string big = to_string(zeros({2000}));
+  CHECK(big.find("0., 0., 0., ..., 0., 0., 0.") != std::string::npos);
+  Tensor w = ones({2});
+  w.requires_grad_();
+  CHECK(to_string(w).find("requires_grad=True") != std::string::npos);
+}
