@@ -1,0 +1,60 @@
+// lacoot/ops/dropout.hpp — dropout (Srivastava et al., JMLR 15, 2014), inverted as PyTorch's.
+//
+// Holds: dropout(input, p, training, gen).
+// Needs: ops/common.hpp, ops/elementwise.hpp (mul, for the backward), backend/cpu/activation.hpp
+// (the fused mask-and-scale loop), core/rng.hpp.
+// Leaves out: dropout1d/2d/3d (whole channels), alpha_dropout, in-place dropout_, and the
+// nn::Dropout module (nn/ wraps this op and passes its training flag).
+//
+// Inverted dropout: in training each element is zeroed with probability p and the survivors
+// are scaled by 1/(1 − p), so E[output] = input and evaluation needs no rescaling: there,
+// dropout is the identity. https://pytorch.org/docs/stable/generated/torch.nn.functional.dropout.html
+//
+// The mask comes from the counter-based Generator (core/rng.hpp): the call reserves numel
+// counters and element i is kept when uniform(first + i) < 1 − p. The mask is thus a function
+// of (seed, offset) only: the same seed gives the same mask, on 1 thread or 16.
+#pragma once
+
+#include "../backend/cpu/activation.hpp"
+#include "../core/rng.hpp"
+#include "common.hpp"
+#include "elementwise.hpp"
+
+namespace lacoot {
+
+// input: any shape, float32 or float64.
+// p: the probability that an element is zeroed, in [0, 1] (PyTorch's default 0.5).
+// training: false (evaluation) returns `input` itself, as PyTorch does; so does p = 0.
+// gen: where the mask is drawn from; pass your own Generator for a reproducible mask.
+// p = 1 zeroes everything (input · 0, as PyTorch; not input · 1/0).
+inline Tensor dropout(const Tensor& input, double p = 0.5, bool training = true,
+                      Generator& gen = default_generator()) {
+  detail::check_floating("dropout", input);
+  detail::check_same("dropout", {input});
+  LACOOT_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability has to be between 0 and 1, but got ",
+               p, " (p is the probability of zeroing an element, not of keeping it)");
+  if (!training || p == 0.0 || input.numel() == 0) return input;  // as ATen's _dropout_impl
+
+  // noise = mask / (1 − p): 0 for a dropped element, 1/(1 − p) for a kept one. Keeping it
+  // scaled (as ATen's _dropout_impl keeps its `noise`) makes both passes one multiply.
+  // For p = 1 nothing is kept and the scale (unused) is set to 0 rather than 1/0; the draws
+  // are taken all the same, so in training a call with p > 0 always advances gen by numel.
+  // float32 draws have 24 bits: p is resolved to multiples of 2^-24.
+  Tensor out = empty_like(input);
+  Tensor noise = empty_like(input);
+  const uint64_t first = gen.advance(static_cast<uint64_t>(input.numel()));
+  dispatch_floating(input.dtype(), "dropout", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T keep_prob = static_cast<T>(1.0 - p);
+    const T scale = p == 1.0 ? T(0) : static_cast<T>(1.0 / (1.0 - p));
+    backend::cpu::dropout_kernel(input.data<T>(), out.data<T>(), noise.data<T>(), input.numel(),
+                                 keep_prob, scale, gen, first);
+  });
+  // out = input · noise, so dL/dinput = dL/dout · noise: the very mask of the forward.
+  autograd::record(out, "dropout", {input}, [noise](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{mul(g, noise)};
+  });
+  return out;
+}
+
+}  // namespace lacoot
