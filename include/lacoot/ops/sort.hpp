@@ -1,0 +1,129 @@
+// lacoot/ops/sort.hpp — sorting along a dimension, and the k largest or smallest elements.
+//
+// Holds: Sorted {values, indices}, sort, argsort and topk, with PyTorch's names, arguments and
+// defaults (torch.sort, torch.argsort, torch.topk), for float32, float64 and int64.
+// Needs: ops/common.hpp, ops/index.hpp (scatter_add, for the backward), ops/shape.hpp,
+// backend/cpu/sort.hpp, backend/cpu/permute.hpp.
+// Leaves out: an unstable mode (every sort here is stable: equal elements keep their input
+// order, as torch.sort(stable=True); topk breaks ties the same way, lower index first) and
+// kthvalue / median.
+//
+// Sorting works on rows; a dimension other than the last is made into rows by moving it last
+// (a batched, cache-blocked transpose [outer, n, inner] -> [outer, inner, n]), and the results
+// are moved back. The independent rows are sorted in parallel. So sorting a [N, K] projection
+// matrix along dim 0, as the sliced Wasserstein distances do, sorts K columns in parallel.
+// NaN sorts as the largest value (after +inf), as in PyTorch.
+//
+// Backward follows autograd/node.hpp: values[..., j, ...] = input[..., indices[j], ...] along
+// dim is a gather, so the gradient of values is scattered back to the positions indices name
+// (scatter_add into zeros); the indices are integers and have no gradient. Between tied values
+// the choice of index is arbitrary, and so is which of them gets the gradient.
+#pragma once
+
+#include <vector>
+
+#include "../backend/cpu/permute.hpp"
+#include "../backend/cpu/sort.hpp"
+#include "common.hpp"
+#include "index.hpp"
+#include "shape.hpp"
+
+namespace lacoot {
+
+// What sort and topk return: the values and, as int64, their positions along dim in the input.
+struct Sorted {
+  Tensor values;
+  Tensor indices;
+};
+
+namespace detail {
+
+// Runs row_kernel(x, rows, n, values, indices) over the lines of x along dimension d (length
+// n), which writes m values and indices per line. Lines along the last dimension are rows
+// already; any other dimension is moved last first, and the outputs moved back.
+template <class RowKernel>
+Sorted sort_along_dim(const char* op, const Tensor& x, int64_t d, int64_t m, RowKernel row_kernel) {
+  const AroundDim v(x.shape(), d);
+  Shape out_shape = x.shape();
+  out_shape[static_cast<std::size_t>(d)] = m;
+  Sorted out{Tensor::empty(out_shape, x.dtype(), x.device()), Tensor::empty(out_shape, kInt64, x.device())};
+  dispatch_all(x.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (v.inner == 1) {
+      row_kernel(x.data<T>(), v.outer, v.size, out.values.data<T>(), out.indices.data<int64_t>());
+      return;
+    }
+    // [outer, n, inner] -> [outer, inner, n]: each line along d becomes a contiguous row.
+    Tensor rows = Tensor::empty({v.outer, v.inner, v.size}, x.dtype(), x.device());
+    backend::cpu::permute_kernel(x.data<T>(), {v.outer, v.size, v.inner}, {0, 2, 1}, rows.data<T>());
+    Tensor values = Tensor::empty({v.outer, v.inner, m}, x.dtype(), x.device());
+    Tensor indices = Tensor::empty({v.outer, v.inner, m}, kInt64, x.device());
+    row_kernel(rows.data<T>(), v.outer * v.inner, v.size, values.data<T>(), indices.data<int64_t>());
+    // ... and back: [outer, inner, m] -> [outer, m, inner].
+    backend::cpu::permute_kernel(values.data<T>(), {v.outer, v.inner, m}, {0, 2, 1}, out.values.data<T>());
+    backend::cpu::permute_kernel(indices.data<int64_t>(), {v.outer, v.inner, m}, {0, 2, 1},
+                                 out.indices.data<int64_t>());
+  });
+  return out;
+}
+
+// The backward of sort and topk: out.values = gather(input, d, out.indices).
+inline void record_gather_backward(const char* op, Sorted& out, const Tensor& input, int64_t d) {
+  const Shape in = input.shape();
+  const Tensor indices = out.indices;  // an int64 tensor without grad_fn: no reference cycle
+  autograd::record(out.values, op, {input}, [in, d, indices](const Tensor& g, const std::vector<bool>&) {
+    // dL/dinput[.., indices[j], ..] = dL/dvalues[.., j, ..]; positions not kept get 0.
+    return std::vector<Tensor>{scatter_add(zeros(in, g.dtype(), g.device()), d, indices, g)};
+  });
+}
+
+}  // namespace detail
+
+Sorted sort(const Tensor& input, int64_t dim = -1, bool descending = false);
+Sorted topk(const Tensor& input, int64_t k, int64_t dim = -1, bool largest = true, bool sorted = true);
+
+// The elements of input sorted along dim, ascending unless `descending`, with the positions
+// they came from (torch.sort, stable). sort of [3, 1, 2] gives values [1, 2, 3], indices [1, 2, 0].
+inline Sorted sort(const Tensor& input, int64_t dim, bool descending) {
+  detail::check_same("sort", {input});
+  const int64_t d = wrap_dim(dim, input.dim(), "sort");
+  if (input.dim() == 0) {  // a 0-d tensor is its own sort: go through a 1-element vector
+    Sorted s = sort(reshape(input, {1}), 0, descending);
+    return {reshape(s.values, {}), reshape(s.indices, {})};
+  }
+  auto rows_kernel = [&](const auto* x, int64_t rows, int64_t n, auto* values, int64_t* indices) {
+    backend::cpu::sort_rows(x, rows, n, descending, values, indices);
+  };
+  Sorted out = detail::sort_along_dim("sort", input, d, input.size(d), rows_kernel);
+  detail::record_gather_backward("sort", out, input, d);
+  return out;
+}
+
+// The permutation that sorts input along dim: sort(input, dim, descending).indices.
+inline Tensor argsort(const Tensor& input, int64_t dim = -1, bool descending = false) {
+  NoGradGuard no_grad;  // only the indices are wanted: record no backward
+  return sort(input, dim, descending).indices;
+}
+
+// The k largest (or, with largest = false, smallest) elements along dim and their positions
+// (torch.topk). With `sorted` they come best first; otherwise in their order in the input.
+// topk of [1, 5, 2, 4] with k = 2 gives values [5, 4], indices [1, 3].
+inline Sorted topk(const Tensor& input, int64_t k, int64_t dim, bool largest, bool sorted) {
+  detail::check_same("topk", {input});
+  const int64_t d = wrap_dim(dim, input.dim(), "topk");
+  if (input.dim() == 0) {
+    Sorted s = topk(reshape(input, {1}), k, 0, largest, sorted);
+    return {reshape(s.values, {}), reshape(s.indices, {})};
+  }
+  const int64_t n = input.size(d);
+  LACOOT_CHECK(k >= 0 && k <= n, "topk: k = ", k, " is out of range for dimension ", d, " of size ", n,
+               " (shape ", shape_str(input.shape()), "; expected k in [0, ", n, "])");
+  auto rows_kernel = [&](const auto* x, int64_t rows, int64_t len, auto* values, int64_t* indices) {
+    backend::cpu::topk_rows(x, rows, len, k, largest, sorted, values, indices);
+  };
+  Sorted out = detail::sort_along_dim("topk", input, d, k, rows_kernel);
+  detail::record_gather_backward("topk", out, input, d);
+  return out;
+}
+
+}  // namespace lacoot
