@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Compares lacoot's conv2d and GEMM speed with PyTorch's on this CPU.
+
+    /usr/bin/python3 tools/bench_ops_torch.py build/tools/bench_ops [--threads 2] [--batch 128] [--repeat 5]
+
+Runs the lacoot benchmark (tools/bench_ops.cpp) with --json, then the same shapes in PyTorch
+(float32, torch.set_num_threads(threads), the same batch; conv2d goes to oneDNN there), timed
+the same way: the best of --repeat runs after one warm-up, gradients reset before each
+forward + backward. Prints both and the ratio lacoot / PyTorch throughput (= PyTorch time /
+lacoot time) per shape and overall (sum of times). Needs PyTorch (tools/setup.sh --torch).
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def best_time(repeat, fn):
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def torch_conv(c, batch, repeat):
+    """(forward seconds, forward + backward seconds) for one conv2d shape of the lacoot JSON."""
+    x = torch.randn(batch, c["C"], c["H"], c["H"])
+    w = torch.randn(c["O"], c["C"], c["k"], c["k"])
+    b = torch.randn(c["O"])
+    stride, padding = c["stride"], c["padding"]
+
+    def forward():
+        with torch.no_grad():
+            return F.conv2d(x, w, b, stride, padding)
+
+    fwd = best_time(repeat, forward)
+    g = torch.randn_like(forward())
+    xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+
+    def forward_backward():
+        for t in (xs, ws, bs):
+            t.grad = None
+        F.conv2d(xs, ws, bs, stride, padding).backward(g)
+
+    return fwd, best_time(repeat, forward_backward)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("bench_ops", help="path to the lacoot bench_ops binary")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    cmd = [args.bench_ops, "--json", "--threads", str(args.threads), "--batch", str(args.batch),
+           "--repeat", str(args.repeat)]
+    lacoot = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+    torch.set_num_threads(args.threads)
+    print(f"lacoot vs PyTorch {torch.__version__} (CPU, float32): {args.threads} threads, "
+          f"batch {args.batch}, best of {args.repeat}")
+    print("ratio = lacoot throughput / PyTorch throughput (> 1: lacoot is faster)\n")
+
+    print(f"machine peak (lacoot's FMA loop): {lacoot['peak_gflops']:.1f} GFLOP/s")
+    print(f"{'GEMM f32':<12} {'lacoot GF/s':>12} {'% peak':>8} {'torch GF/s':>12} {'ratio':>7}")
+    for g in lacoot["gemm"]:
+        n = g["n"]
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        t = best_time(args.repeat, lambda: torch.mm(a, b))
+        torch_gf = 2 * n ** 3 / t / 1e9
+        print(f"{n:>4}^3       {g['gflops']:>12.1f} {g['pct_peak']:>7.1f}% {torch_gf:>12.1f} "
+              f"{g['gflops'] / torch_gf:>7.2f}")
+
+    print(f"\n{'conv2d':<30} {'fwd ms':>8} {'torch':>8} {'ratio':>6}   {'fwd+bwd ms':>10} {'torch':>8} {'ratio':>6}")
+    sums = [0.0, 0.0, 0.0, 0.0]
+    for c in lacoot["conv2d"]:
+        tf, tfb = torch_conv(c, args.batch, args.repeat)
+        lf, lfb = c["fwd_ms"] / 1e3, c["fb_ms"] / 1e3
+        for i, v in enumerate((lf, tf, lfb, tfb)):
+            sums[i] += v
+        print(f"{c['name']:<30} {lf * 1e3:>8.2f} {tf * 1e3:>8.2f} {tf / lf:>6.2f}   "
+              f"{lfb * 1e3:>10.2f} {tfb * 1e3:>8.2f} {tfb / lfb:>6.2f}")
+    print(f"{'total (sum of times)':<30} {sums[0] * 1e3:>8.2f} {sums[1] * 1e3:>8.2f} {sums[1] / sums[0]:>6.2f}   "
+          f"{sums[2] * 1e3:>10.2f} {sums[3] * 1e3:>8.2f} {sums[3] / sums[2]:>6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
