@@ -1,0 +1,56 @@
+// lacoot/lacoot.hpp — everything lacoot offers, in one include.
+//
+// lacoot is a header-only C++20 deep-learning framework built for LaCoOT, Layer Collapse
+// through Optimal Transport (Quétu et al., ICCV 2025, arXiv 2406.08933): train a network with a
+// Max-Sliced-Wasserstein regulariser between each block's input and output, then replace whole
+// blocks by the identity. This release holds the engine the method stands on: tensors,
+// define-by-run autograd, and CPU ops fast enough to train convolutional networks.
+//
+// A complete tiny program (one gradient step of least squares, w ← w − 0.1 ∂L/∂w):
+//
+//   #include <lacoot/lacoot.hpp>
+//   using namespace lacoot;
+//   int main() {
+//     Tensor x = randn({8, 3}), y = randn({8, 1});
+//     Tensor w = zeros({3, 1}).requires_grad_();
+//     Tensor loss = mse_loss(matmul(x, w), y);
+//     loss.backward();                                 // fills w.grad()
+//     { NoGradGuard no_grad; w = (w - w.grad() * 0.1).detach().requires_grad_(); }
+//     std::cout << loss << "\n" << w << "\n";
+//   }
+//
+// Headers are included in reading order; each only uses the ones above it.
+#pragma once
+
+// core — the Tensor handle and what it is made of
+#include "core/error.hpp"      // defines: lacoot::Error, LACOOT_CHECK
+#include "core/dtype.hpp"      // defines: DType (float32, float64, int64), dispatch_floating
+#include "core/device.hpp"     // defines: Device (cpu; cuda in a later release)
+#include "core/shape.hpp"      // defines: Shape, broadcast_shapes, wrap_dim
+#include "core/storage.hpp"    // defines: Storage (64-byte aligned memory)
+#include "core/rng.hpp"        // defines: Generator (counter-based), manual_seed
+#include "core/parallel.hpp"   // defines: parallel_for, set_num_threads
+#include "core/tensor.hpp"     // defines: Tensor, TensorImpl
+#include "core/factories.hpp"  // defines: zeros, ones, full, arange, tensor, rand, randn, randperm
+#include "core/print.hpp"      // defines: operator<< for Tensor, to_string
+
+// autograd — recording ops and running them backwards
+#include "autograd/grad_mode.hpp"  // defines: NoGradGuard
+#include "autograd/node.hpp"       // defines: Node, record (the backward contract)
+#include "autograd/engine.hpp"     // defines: backward, Tensor::backward
+#include "autograd/gradcheck.hpp"  // defines: gradcheck (finite differences in float64)
+
+// ops — each op checks its arguments, runs a backend kernel, records its backward
+#include "ops/elementwise.hpp"  // defines: add sub mul div neg pow exp log sqrt abs clamp where eq..ge
+#include "ops/activation.hpp"   // defines: relu relu6 leaky_relu gelu silu sigmoid tanh
+#include "ops/reduce.hpp"       // defines: sum mean var max min argmax argmin
+#include "ops/softmax.hpp"      // defines: softmax log_softmax
+#include "ops/loss.hpp"         // defines: cross_entropy nll_loss mse_loss
+#include "ops/matmul.hpp"       // defines: matmul linear
+#include "ops/conv.hpp"         // defines: conv2d
+#include "ops/pooling.hpp"      // defines: max_pool2d avg_pool2d adaptive_avg_pool2d
+#include "ops/norm.hpp"         // defines: batch_norm layer_norm
+#include "ops/dropout.hpp"      // defines: dropout
+#include "ops/shape.hpp"        // defines: reshape view flatten (un)squeeze permute transpose cat stack narrow slice split pad roll
+#include "ops/index.hpp"        // defines: index_select index_add gather scatter_add embedding
+#include "ops/sort.hpp"         // defines: sort argsort topk
