@@ -12,25 +12,17 @@
 #include <string>
 
 #include "../fixtures/activation_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/engine.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/activation.hpp"
 #include "lacoot/ops/dropout.hpp"
 
 using namespace lacoot;
-using V = std::vector<Tensor>;
+using namespace lacoot::test;
 using Op = std::function<Tensor(const Tensor&)>;
 
 namespace {
-
-void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  Tensor d = t.to(kFloat64);
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    CHECK(d.data<double>()[i] == doctest::Approx(expected[i]).epsilon(tol));
-  }
-}
 
 // Every op under test, by the name the fixture uses.
 struct NamedOp {

@@ -9,10 +9,12 @@
 #include <string>
 
 #include "../fixtures/conv_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/conv.hpp"
 
 using namespace lacoot;
+using namespace lacoot::test;
 using backend::cpu::ConvTuning;
 using backend::cpu::conv_tuning;
 
@@ -24,20 +26,6 @@ Tensor fill(Shape shape, int64_t mul, int64_t mod, int64_t sub, double div, DTyp
   for (int64_t i = 0; i < t.numel(); ++i)
     t.data<double>()[i] = static_cast<double>((i * mul) % mod - sub) / div;
   return dtype == kFloat64 ? t : t.to(dtype);
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  Tensor x = a.to(kFloat64), y = b.to(kFloat64);
-  double m = 0;
-  for (int64_t i = 0; i < x.numel(); ++i)
-    m = std::max(m, std::abs(x.data<double>()[i] - y.data<double>()[i]));
-  return m;
-}
-
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw_data(), b.raw_data(), static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
 }
 
 // The kernel paths to run each check under: default grouping; one image per GEMM (output

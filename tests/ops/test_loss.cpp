@@ -13,40 +13,18 @@
 #include <string>
 
 #include "../fixtures/loss_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/engine.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/loss.hpp"
 #include "lacoot/ops/softmax.hpp"
 
 using namespace lacoot;
-using V = std::vector<Tensor>;
+using namespace lacoot::test;
 
 namespace {
 
-std::vector<double> values_of(const Tensor& t) {
-  Tensor d = t.to(kFloat64);
-  return std::vector<double>(d.data<double>(), d.data<double>() + d.numel());
-}
-
-void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  std::vector<double> v = values_of(t);
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    CHECK(v[i] == doctest::Approx(expected[i]).epsilon(tol).scale(1.0));
-  }
-}
-
-Tensor from(const std::vector<double>& v, Shape shape, DType dtype = kFloat64) {
-  return tensor(v, std::move(shape)).to(dtype);
-}
-
 Tensor labels(const std::vector<int64_t>& v) { return tensor(v, {static_cast<int64_t>(v.size())}); }
-
-void check_grad(const std::function<Tensor(const V&)>& f, const V& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  CHECK_MESSAGE(r.ok, r.report);
-}
 
 }  // namespace
 

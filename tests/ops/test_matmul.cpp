@@ -7,28 +7,14 @@
 #include <cmath>
 #include <cstring>
 
+#include "../check.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/matmul.hpp"
 
 using namespace lacoot;
+using namespace lacoot::test;
 
 namespace {
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  Tensor x = a.to(kFloat64), y = b.to(kFloat64);
-  double m = 0;
-  for (int64_t i = 0; i < x.numel(); ++i)
-    m = std::max(m, std::abs(x.data<double>()[i] - y.data<double>()[i]));
-  return m;
-}
-
-void check_values(const Tensor& t, const std::vector<double>& expected) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  Tensor d = t.to(kFloat64);
-  for (std::size_t i = 0; i < expected.size(); ++i)
-    CHECK(d.data<double>()[i] == doctest::Approx(expected[i]).epsilon(1e-6));
-}
 
 // The reference: a [batch, M, K] · b [batch, K, N] by three loops in double, for operands
 // already expanded to the full batch.
@@ -45,11 +31,6 @@ Tensor naive_bmm(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.raw_data(), b.raw_data(), static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
-}
-
 }  // namespace
 
 TEST_CASE("matmul worked by hand, and the 1-D rules") {
@@ -57,15 +38,15 @@ TEST_CASE("matmul worked by hand, and the 1-D rules") {
   // [1 2; 3 4] [5 6; 7 8] = [1·5 + 2·7, 1·6 + 2·8; 3·5 + 4·7, 3·6 + 4·8]
   Tensor c = matmul(a, b);
   CHECK(c.shape() == Shape{2, 2});
-  check_values(c, {19, 22, 43, 50});
+  check_values(c, {19, 22, 43, 50}, 1e-6);
   Tensor dot = matmul(tensor({1, 2, 3}), tensor({4, 5, 6}));  // 4 + 10 + 18
   CHECK(dot.shape() == Shape{});
-  check_values(dot, {32});
-  check_values(matmul(tensor({1, 2}), b), {19, 22});  // [1, 2] as a row
+  check_values(dot, {32}, 1e-6);
+  check_values(matmul(tensor({1, 2}), b), {19, 22}, 1e-6);  // [1, 2] as a row
   Tensor mv = matmul(a, tensor({5, 6}));              // [5, 6] as a column: [17, 39]
   CHECK(mv.shape() == Shape{2});
-  check_values(mv, {17, 39});
-  check_values(matmul(a.to(kFloat64), b.to(kFloat64)), {19, 22, 43, 50});
+  check_values(mv, {17, 39}, 1e-6);
+  check_values(matmul(a.to(kFloat64), b.to(kFloat64)), {19, 22, 43, 50}, 1e-6);
 }
 
 TEST_CASE("matmul batched shapes and broadcasting follow torch.matmul") {
@@ -187,8 +168,8 @@ TEST_CASE("linear: values by hand, gradients, leading dimensions") {
   Tensor x = tensor({1, 2}), W = tensor({{1, 0}, {0, 1}, {1, 1}}), b = tensor({0.5, 0, -1});
   Tensor y = linear(x, W, b);
   CHECK(y.shape() == Shape{3});
-  check_values(y, {1.5, 2, 2});
-  check_values(linear(x, W), {1, 2, 3});
+  check_values(y, {1.5, 2, 2}, 1e-6);
+  check_values(linear(x, W), {1, 2, 3}, 1e-6);
   Tensor y3 = linear(randn({2, 3, 4}), randn({5, 4}), randn({5}));
   CHECK(y3.shape() == Shape{2, 3, 5});
 

@@ -11,50 +11,31 @@
 #include <vector>
 
 #include "../fixtures/norm_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/engine.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/norm.hpp"
 
 using namespace lacoot;
-using V = std::vector<Tensor>;
+using namespace lacoot::test;
 
 namespace {
-
-Tensor make(const std::vector<double>& v, const Shape& shape, DType dtype = kFloat64) {
-  return tensor(v, shape).to(dtype);
-}
-
-// Every element of t within tol · (1 + |expected|) of expected.
-void check_close(const Tensor& t, const std::vector<double>& expected, double tol) {
-  REQUIRE(t.defined());
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  Tensor d = t.to(kFloat64);
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    CHECK(std::abs(d.data<double>()[i] - expected[i]) <= tol * (1 + std::abs(expected[i])));
-  }
-}
-
-std::vector<double> values(const Tensor& t) {
-  Tensor d = t.to(kFloat64);
-  return {d.data<double>(), d.data<double>() + d.numel()};
-}
 
 // A batch_norm fixture case run in `dtype`: forward, backward, both running-statistics steps.
 template <class Case>
 void check_batch_norm_case(DType dtype, double tol, bool affine) {
   const Shape shape = Case::shape, cs{shape[1]};
-  Tensor x = make(Case::x, shape, dtype).requires_grad_();
-  Tensor rm = make(Case::running_mean0, cs, dtype), rv = make(Case::running_var0, cs, dtype);
+  Tensor x = from(Case::x, shape, dtype).requires_grad_();
+  Tensor rm = from(Case::running_mean0, cs, dtype), rv = from(Case::running_var0, cs, dtype);
   Tensor w, b;
   if constexpr (requires { Case::weight; }) {
-    w = make(Case::weight, cs, dtype).requires_grad_();
-    b = make(Case::bias, cs, dtype).requires_grad_();
+    w = from(Case::weight, cs, dtype).requires_grad_();
+    b = from(Case::bias, cs, dtype).requires_grad_();
   }
   REQUIRE(w.defined() == affine);
   Tensor y = batch_norm(x, rm, rv, w, b, Case::training, Case::momentum, Case::eps);
   check_close(y, Case::y, tol);
-  y.backward(make(Case::g, shape, dtype));
+  y.backward(from(Case::g, shape, dtype));
   check_close(x.grad(), Case::dx, tol);
   if constexpr (requires { Case::weight; }) {
     check_close(w.grad(), Case::dweight, tol);
@@ -62,7 +43,7 @@ void check_batch_norm_case(DType dtype, double tol, bool affine) {
   }
   check_close(rm, Case::running_mean1, tol);
   check_close(rv, Case::running_var1, tol);
-  batch_norm(make(Case::x2, shape, dtype), rm, rv, w, b, Case::training, Case::momentum, Case::eps);
+  batch_norm(from(Case::x2, shape, dtype), rm, rv, w, b, Case::training, Case::momentum, Case::eps);
   check_close(rm, Case::running_mean2, tol);
   check_close(rv, Case::running_var2, tol);
 }
@@ -70,15 +51,15 @@ void check_batch_norm_case(DType dtype, double tol, bool affine) {
 template <class Case>
 void check_layer_norm_case(DType dtype, double tol) {
   const Shape shape = Case::shape, ns = Case::normalized_shape;
-  Tensor x = make(Case::x, shape, dtype).requires_grad_();
+  Tensor x = from(Case::x, shape, dtype).requires_grad_();
   Tensor w, b;
   if constexpr (requires { Case::weight; }) {
-    w = make(Case::weight, ns, dtype).requires_grad_();
-    b = make(Case::bias, ns, dtype).requires_grad_();
+    w = from(Case::weight, ns, dtype).requires_grad_();
+    b = from(Case::bias, ns, dtype).requires_grad_();
   }
   Tensor y = layer_norm(x, ns, w, b, Case::eps);
   check_close(y, Case::y, tol);
-  y.backward(make(Case::g, shape, dtype));
+  y.backward(from(Case::g, shape, dtype));
   check_close(x.grad(), Case::dx, tol);
   if constexpr (requires { Case::weight; }) {
     check_close(w.grad(), Case::dweight, tol);
@@ -108,9 +89,9 @@ Tensor positive(const Shape& shape) {
 TEST_CASE("batch_norm: values worked by hand") {
   // x = [[1, 10], [3, 30]]: channel 0 holds {1, 3} (mean 2, biased var 1, unbiased 2),
   // channel 1 holds {10, 30} (mean 20, biased var 100, unbiased 200).
-  Tensor x = make({1, 10, 3, 30}, {2, 2});
-  Tensor rm = make({0, 0}, {2}), rv = make({1, 1}, {2});
-  Tensor w = make({2, 1}, {2}), b = make({0, 5}, {2});
+  Tensor x = from({1, 10, 3, 30}, {2, 2});
+  Tensor rm = from({0, 0}, {2}), rv = from({1, 1}, {2});
+  Tensor w = from({2, 1}, {2}), b = from({0, 5}, {2});
   SUBCASE("training: batch statistics, running statistics updated in place") {
     Tensor y = batch_norm(x, rm, rv, w, b, /*training=*/true);
     const double e = 1e-5, s0 = 2 / std::sqrt(1 + e), s1 = 10 / std::sqrt(100 + e);
@@ -120,7 +101,7 @@ TEST_CASE("batch_norm: values worked by hand") {
     check_close(rv, {0.9 + 0.2, 0.9 + 20.0}, 1e-12);
   }
   SUBCASE("evaluation: running statistics, left as they were") {
-    Tensor rm2 = make({1, 2}, {2}), rv2 = make({4, 9}, {2});
+    Tensor rm2 = from({1, 2}, {2}), rv2 = from({4, 9}, {2});
     // eps = 0: y = (x − 1) / 2 for channel 0 and (x − 2) / 3 for channel 1.
     Tensor y = batch_norm(x, rm2, rv2, {}, {}, false, 0.1, 0.0);
     check_close(y, {0, 8.0 / 3, 1, 28.0 / 3}, 1e-12);
@@ -182,19 +163,19 @@ TEST_CASE("batch_norm: only the requested gradients, from the statistics of the 
   using C = fx::bn_eval_4d;
   const Shape cs{C::shape[1]};
   SUBCASE("weight and bias without the input") {
-    Tensor x = make(C::x, C::shape);  // does not require grad
-    Tensor w = make(C::weight, cs).requires_grad_(), b = make(C::bias, cs).requires_grad_();
-    Tensor y = batch_norm(x, make(C::running_mean0, cs), make(C::running_var0, cs), w, b);
-    y.backward(make(C::g, C::shape));
+    Tensor x = from(C::x, C::shape);  // does not require grad
+    Tensor w = from(C::weight, cs).requires_grad_(), b = from(C::bias, cs).requires_grad_();
+    Tensor y = batch_norm(x, from(C::running_mean0, cs), from(C::running_var0, cs), w, b);
+    y.backward(from(C::g, C::shape));
     check_close(w.grad(), C::dweight, 1e-10);
     check_close(b.grad(), C::dbias, 1e-10);
   }
   SUBCASE("evaluation mode: changing the running statistics after forward does not change backward") {
-    Tensor x = make(C::x, C::shape).requires_grad_();
-    Tensor rm = make(C::running_mean0, cs), rv = make(C::running_var0, cs);
-    Tensor y = batch_norm(x, rm, rv, make(C::weight, cs), make(C::bias, cs));
+    Tensor x = from(C::x, C::shape).requires_grad_();
+    Tensor rm = from(C::running_mean0, cs), rv = from(C::running_var0, cs);
+    Tensor y = batch_norm(x, rm, rv, from(C::weight, cs), from(C::bias, cs));
     batch_norm(randn(C::shape, kFloat64), rm, rv, {}, {}, true);  // a training step moves them
-    y.backward(make(C::g, C::shape));
+    y.backward(from(C::g, C::shape));
     check_close(x.grad(), C::dx, 1e-10);
   }
 }
@@ -210,8 +191,8 @@ TEST_CASE("batch_norm: results do not depend on the thread count") {
     Tensor rm = zeros({8}, kFloat64), rv = ones({8}, kFloat64);
     Tensor y = batch_norm(x, rm, rv, w, {}, true);
     y.backward(g);
-    return std::vector<std::vector<double>>{values(y), values(x.grad()), values(w.grad()),
-                                            values(rm), values(rv)};
+    return std::vector<std::vector<double>>{values_of(y), values_of(x.grad()), values_of(w.grad()),
+                                            values_of(rm), values_of(rv)};
   };
   const int before = get_num_threads();
   auto one = run(1), many = run(4);
@@ -249,12 +230,12 @@ TEST_CASE("layer_norm: values worked by hand") {
   // [1, 2, 3]: mean 2, biased variance 2/3, so y = (x − 2) / √(2/3 + eps) = [−√1.5, 0, √1.5]
   // for eps → 0; with weight [1, 2, 3] and bias [0, 1, 0]: [−√1.5, 1, 3√1.5].
   const double k = 1 / std::sqrt(2.0 / 3 + 1e-5);
-  check_close(layer_norm(make({1, 2, 3}, {3}), {3}), {-k, 0, k}, 1e-12);
-  check_close(layer_norm(make({1, 2, 3, 10, 20, 30}, {2, 3}), {3}, make({1, 2, 3}, {3}), make({0, 1, 0}, {3})),
+  check_close(layer_norm(from({1, 2, 3}, {3}), {3}), {-k, 0, k}, 1e-12);
+  check_close(layer_norm(from({1, 2, 3, 10, 20, 30}, {2, 3}), {3}, from({1, 2, 3}, {3}), from({0, 1, 0}, {3})),
               {-k, 1, 3 * k, -10 / std::sqrt(200.0 / 3 + 1e-5), 1, 30 / std::sqrt(200.0 / 3 + 1e-5)}, 1e-12);
   // Over the last two dims of [1, 2, 2], eps = 0: [1, 3, 5, 7] has mean 4, variance 5.
   const double s = 1 / std::sqrt(5.0);
-  check_close(layer_norm(make({1, 3, 5, 7}, {1, 2, 2}), {2, 2}, {}, {}, 0.0), {-3 * s, -s, s, 3 * s}, 1e-12);
+  check_close(layer_norm(from({1, 3, 5, 7}, {1, 2, 2}), {2, 2}, {}, {}, 0.0), {-3 * s, -s, s, 3 * s}, 1e-12);
 }
 
 TEST_CASE("layer_norm: forward and gradients match PyTorch") {
@@ -300,7 +281,7 @@ TEST_CASE("layer_norm: results do not depend on the thread count") {
     x.set_grad({}), w.set_grad({}), b.set_grad({});
     Tensor y = layer_norm(x, {33}, w, b);
     y.backward(g);
-    return std::vector<std::vector<double>>{values(y), values(x.grad()), values(w.grad()), values(b.grad())};
+    return std::vector<std::vector<double>>{values_of(y), values_of(x.grad()), values_of(w.grad()), values_of(b.grad())};
   };
   const int before = get_num_threads();
   auto one = run(1), many = run(4);

@@ -17,27 +17,15 @@
 #include <vector>
 
 #include "../fixtures/pooling_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/engine.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/pooling.hpp"
 
 using namespace lacoot;
-using V = std::vector<Tensor>;
+using namespace lacoot::test;
 
 namespace {
-
-Tensor make(const std::vector<double>& v, const Shape& shape, DType dtype = kFloat64) {
-  return tensor(v, shape).to(dtype);
-}
-
-void check_close(const Tensor& t, const std::vector<double>& expected, double tol) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  Tensor d = t.to(kFloat64);
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    CHECK(std::abs(d.data<double>()[i] - expected[i]) <= tol * (1 + std::abs(expected[i])));
-  }
-}
 
 // 0, 1, ..., 15 as [1, 1, 4, 4]:
 //    0  1  2  3
@@ -107,7 +95,7 @@ TEST_CASE("pooling: values worked by hand") {
 TEST_CASE("pooling: the backward pass, worked by hand") {
   Tensor x = grid4x4().requires_grad_();
   // Max 2×2: each window's gradient goes to its maximum, 5, 7, 13, 15.
-  max_pool2d(x, 2).backward(make({1, 2, 3, 4}, {1, 1, 2, 2}));
+  max_pool2d(x, 2).backward(from({1, 2, 3, 4}, {1, 1, 2, 2}));
   check_close(x.grad(), {0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4}, 0);
   // Max 3×3 stride 1 padding 1: element 15 wins 4 windows, so it gets 4 · 1.
   x.set_grad({});
@@ -116,7 +104,7 @@ TEST_CASE("pooling: the backward pass, worked by hand") {
   CHECK(x.grad().at<double>({0, 0, 0, 0}) == 0);
   // Avg 2×2: each tap gets a quarter of its window's gradient.
   x.set_grad({});
-  avg_pool2d(x, 2).backward(make({4, 8, 12, 16}, {1, 1, 2, 2}));
+  avg_pool2d(x, 2).backward(from({4, 8, 12, 16}, {1, 1, 2, 2}));
   check_close(x.grad(), {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}, 0);
 }
 
@@ -151,11 +139,11 @@ TEST_CASE("pooling: forward, indices and gradients match PyTorch") {
     for (DType dtype : {kFloat64, kFloat32}) {
       CAPTURE(std::string(dtype_name(dtype)));
       const double tol = dtype == kFloat64 ? 1e-12 : 1e-6;
-      Tensor x = make(fx::x, fx::x_shape, dtype).requires_grad_();
+      Tensor x = from(fx::x, fx::x_shape, dtype).requires_grad_();
       Tensor y = run_case(c, x);
       CHECK(y.shape() == Shape(c.out_shape));
       check_close(y, c.out, tol);
-      y.backward(make(c.g, c.out_shape, dtype));
+      y.backward(from(c.g, c.out_shape, dtype));
       check_close(x.grad(), c.dx, tol);
       if (c.kind == fx::Kind::Max) {
         auto [out, idx] = max_pool2d_with_indices(x.detach(), {c.kernel[0], c.kernel[1]}, max_options(c));

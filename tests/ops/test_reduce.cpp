@@ -14,34 +14,16 @@
 #include <string>
 
 #include "../fixtures/reduce_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/engine.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/reduce.hpp"
 #include "lacoot/ops/softmax.hpp"
 
 using namespace lacoot;
-using V = std::vector<Tensor>;
+using namespace lacoot::test;
 
 namespace {
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor d = t.to(kFloat64);
-  return std::vector<double>(d.data<double>(), d.data<double>() + d.numel());
-}
-
-void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
-  REQUIRE(t.numel() == static_cast<int64_t>(expected.size()));
-  std::vector<double> v = values_of(t);
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    CAPTURE(i);
-    if (std::isnan(expected[i])) CHECK(std::isnan(v[i]));
-    else CHECK(v[i] == doctest::Approx(expected[i]).epsilon(tol).scale(1.0));
-  }
-}
-
-Tensor from(const std::vector<double>& v, Shape shape, DType dtype = kFloat64) {
-  return tensor(v, std::move(shape)).to(dtype);
-}
 
 // Values 0.37 · (a permutation of 0..n-1): distinct and far apart, so max/min have no ties
 // within a finite-difference step.
@@ -51,11 +33,6 @@ Tensor distinct(Shape shape) {
   std::vector<double> v(static_cast<std::size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = 0.37 * static_cast<double>(p.data<int64_t>()[i]) - 3.0;
   return from(v, std::move(shape));
-}
-
-void check_grad(const std::function<Tensor(const V&)>& f, const V& inputs) {
-  GradcheckResult r = gradcheck(f, inputs);
-  CHECK_MESSAGE(r.ok, r.report);
 }
 
 }  // namespace

@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "../fixtures/shape_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/elementwise.hpp"
 #include "lacoot/ops/index.hpp"
 #include "lacoot/ops/shape.hpp"
 
 using namespace lacoot;
+using namespace lacoot::test;
 using Inputs = std::vector<Tensor>;
 
 namespace {
@@ -26,15 +28,6 @@ Tensor x_of(const Shape& shape, DType dtype = kFloat64) {
   double* p = t.data<double>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<double>((i * 37) % 101) / 10.0 - 5.0;
   return dtype == kFloat64 ? t : t.to(dtype);
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor d = t.to(kFloat64);
-  return std::vector<double>(d.data<double>(), d.data<double>() + d.numel());
-}
-
-std::vector<int64_t> ints_of(const Tensor& t) {
-  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
 }
 
 Tensor index_of(std::vector<int64_t> v, Shape shape) { return tensor(v, std::move(shape)); }

@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "../fixtures/sort_fixtures.hpp"
+#include "../check.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/elementwise.hpp"
 #include "lacoot/ops/sort.hpp"
 
 using namespace lacoot;
+using namespace lacoot::test;
 using Inputs = std::vector<Tensor>;
 
 namespace {
@@ -35,15 +37,6 @@ Tensor distinct_of(const Shape& shape, DType dtype, double scale = 1.0) {
   for (int64_t i = 0; i < t.numel(); ++i)
     t.data<double>()[i] = (static_cast<double>((i * 7919) % 1009) / 8.0 - 60.0) * scale;
   return t.to(dtype);
-}
-
-std::vector<double> values_of(const Tensor& t) {
-  Tensor d = t.to(kFloat64);
-  return std::vector<double>(d.data<double>(), d.data<double>() + d.numel());
-}
-
-std::vector<int64_t> ints_of(const Tensor& t) {
-  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
 }
 
 void check_sorted(const Sorted& s, const std::vector<int64_t>& shape, const std::vector<double>& values,
