@@ -4,7 +4,8 @@
 // through Optimal Transport (Quétu et al., ICCV 2025, arXiv 2406.08933): train a network with a
 // Max-Sliced-Wasserstein regulariser between each block's input and output, then replace whole
 // blocks by the identity. This release holds the engine the method stands on: tensors,
-// define-by-run autograd, and CPU ops fast enough to train convolutional networks.
+// define-by-run autograd, CPU ops fast enough to train convolutional networks, modules and
+// the ResNet family.
 //
 // A complete tiny program (one gradient step of least squares, w ← w − 0.1 ∂L/∂w):
 //
@@ -54,3 +55,16 @@
 #include "ops/shape.hpp"        // defines: reshape view flatten (un)squeeze permute transpose cat stack narrow slice split pad roll
 #include "ops/index.hpp"        // defines: index_select index_add gather scatter_add embedding
 #include "ops/sort.hpp"         // defines: sort argsort topk
+
+// nn — modules: named parameters and buffers, layers, initialisation, removable blocks
+#include "nn/module.hpp"         // defines: nn::Module, ModulePtr, StateDict, LoadResult
+#include "nn/init.hpp"           // defines: nn::init::kaiming_normal_, kaiming_uniform_, xavier_*, trunc_normal_, ...
+#include "nn/linear.hpp"         // defines: nn::Linear, nn::Conv2d
+#include "nn/normalization.hpp"  // defines: nn::BatchNorm2d, nn::LayerNorm
+#include "nn/activation.hpp"     // defines: nn::ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Dropout
+#include "nn/pooling.hpp"        // defines: nn::MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+#include "nn/container.hpp"      // defines: nn::Sequential, Identity, Flatten
+#include "nn/block.hpp"          // defines: nn::blocks, nn::replace_with_identity
+
+// models — torchvision's architectures with torchvision's parameter names
+#include "models/resnet.hpp"  // defines: models::resnet18, resnet18_cifar, resnet34, resnet50, BasicBlock, Bottleneck
