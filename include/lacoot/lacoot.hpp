@@ -67,4 +67,6 @@
 #include "nn/block.hpp"          // defines: nn::blocks, nn::replace_with_identity
 
 // models — torchvision's architectures with torchvision's parameter names
-#include "models/resnet.hpp"  // defines: models::resnet18, resnet18_cifar, resnet34, resnet50, BasicBlock, Bottleneck
+#include "models/resnet.hpp"        // defines: models::resnet18, resnet18_cifar, resnet34, resnet50, BasicBlock, Bottleneck
+#include "models/mobilenet_v2.hpp"  // defines: models::mobilenet_v2, mobilenet_v2_cifar, InvertedResidual
+#include "models/vgg.hpp"           // defines: models::vgg16, vgg16_bn
