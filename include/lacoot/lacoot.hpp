@@ -70,3 +70,10 @@
 #include "models/resnet.hpp"        // defines: models::resnet18, resnet18_cifar, resnet34, resnet50, BasicBlock, Bottleneck
 #include "models/mobilenet_v2.hpp"  // defines: models::mobilenet_v2, mobilenet_v2_cifar, InvertedResidual
 #include "models/vgg.hpp"           // defines: models::vgg16, vgg16_bn
+
+// io — files: crash-safe writes, JSON, safetensors, .npy
+#include "io/atomic_file.hpp"  // defines: read_file, write_file_atomic (temp file + fsync + rename)
+#include "io/json.hpp"         // defines: Json (ordered objects, exact int64), parse_json, Json::dump
+#include "io/half.hpp"         // defines: half_to_float, float_to_half, bfloat16_to_float, float_to_bfloat16
+#include "io/safetensors.hpp"  // defines: Safetensors, load/save/parse/serialize_safetensors, HalfType
+#include "io/npy.hpp"          // defines: load_npy, save_npy, parse_npy, serialize_npy (numpy 1.24 layout)
