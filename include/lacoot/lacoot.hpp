@@ -71,9 +71,22 @@
 #include "models/mobilenet_v2.hpp"  // defines: models::mobilenet_v2, mobilenet_v2_cifar, InvertedResidual
 #include "models/vgg.hpp"           // defines: models::vgg16, vgg16_bn
 
+// optim — optimisers, learning-rate schedules, gradient clipping
+#include "optim/optimizer.hpp"     // defines: optim::Optimizer, ParamGroup, StateDict (param groups, zero_grad, state_dict)
+#include "optim/sgd.hpp"           // defines: optim::SGD, SGDOptions (momentum, dampening, weight decay, nesterov, maximize)
+#include "optim/adam.hpp"          // defines: optim::Adam, AdamW, AdamOptions, AdamWOptions (amsgrad, decoupled decay)
+#include "optim/lr_scheduler.hpp"  // defines: optim::MultiStepLR, CosineAnnealingLR, LinearLR, SequentialLR
+#include "optim/clip_grad.hpp"     // defines: optim::clip_grad_norm_, clip_grad_value_
+
 // io — files: crash-safe writes, JSON, safetensors, .npy
 #include "io/atomic_file.hpp"  // defines: read_file, write_file_atomic (temp file + fsync + rename)
 #include "io/json.hpp"         // defines: Json (ordered objects, exact int64), parse_json, Json::dump
 #include "io/half.hpp"         // defines: half_to_float, float_to_half, bfloat16_to_float, float_to_bfloat16
 #include "io/safetensors.hpp"  // defines: Safetensors, load/save/parse/serialize_safetensors, HalfType
 #include "io/npy.hpp"          // defines: load_npy, save_npy, parse_npy, serialize_npy (numpy 1.24 layout)
+
+// train — the loop helpers
+#include "train/metrics.hpp"   // defines: train::topk_correct, Accuracy, RunningMean
+#include "train/progress.hpp"  // defines: train::Stopwatch, Progress (ETA, img/s; plain lines off a terminal)
+#include "train/recipe.hpp"    // defines: train::Recipe, recipe_for (the paper's recipes)
+#include "train/epoch.hpp"     // defines: train::train_epoch, evaluate, StepHooks, EpochResult
