@@ -2,7 +2,7 @@
 """Keeps lacoot readable and quick to build (STYLE.md, "Fast to build").
 
   check_sizes.py headers SRC_DIR [--max-lines N]
-      fails if a header under SRC_DIR/include/lacoot is longer than N lines (600).
+      fails if a header under SRC_DIR/include/lacoot or SRC_DIR/data_loaders is longer than N lines (600).
   check_sizes.py compile-time BUILD_DIR SOURCE [--max-seconds S]
       recompiles SOURCE with the exact command Meson recorded in compile_commands.json,
       to a scratch object, and fails if it takes longer than S seconds (30).
@@ -21,10 +21,10 @@ import time
 
 
 def check_headers(src, max_lines):
-    root = os.path.join(src, "include", "lacoot")
+    roots = [os.path.join(src, "include", "lacoot"), os.path.join(src, "data_loaders")]
     too_long = []
     count = 0
-    for folder, _, files in os.walk(root):
+    for folder, _, files in (w for root in roots for w in os.walk(root)):
         for name in files:
             if not name.endswith((".hpp", ".cuh", ".h")):
                 continue
@@ -35,7 +35,7 @@ def check_headers(src, max_lines):
             if n > max_lines:
                 too_long.append((n, os.path.relpath(path, src)))
     if count == 0:
-        print(f"no headers found under {root}: is SRC_DIR the repository root?")
+        print(f"no headers found under {roots}: is SRC_DIR the repository root?")
         return 1
     for n, path in sorted(too_long, reverse=True):
         print(f"{path}: {n} lines, over the {max_lines}-line budget; "
