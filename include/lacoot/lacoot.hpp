@@ -70,6 +70,7 @@
 #include "models/resnet.hpp"        // defines: models::resnet18, resnet18_cifar, resnet34, resnet50, BasicBlock, Bottleneck
 #include "models/mobilenet_v2.hpp"  // defines: models::mobilenet_v2, mobilenet_v2_cifar, InvertedResidual
 #include "models/vgg.hpp"           // defines: models::vgg16, vgg16_bn
+#include "models/zoo.hpp"           // defines: models::make_model, model_names (the command-line names)
 
 // optim — optimisers, learning-rate schedules, gradient clipping
 #include "optim/optimizer.hpp"     // defines: optim::Optimizer, ParamGroup, StateDict (param groups, zero_grad, state_dict)
@@ -89,4 +90,5 @@
 #include "train/metrics.hpp"   // defines: train::topk_correct, Accuracy, RunningMean
 #include "train/progress.hpp"  // defines: train::Stopwatch, Progress (ETA, img/s; plain lines off a terminal)
 #include "train/recipe.hpp"    // defines: train::Recipe, recipe_for (the paper's recipes)
-#include "train/epoch.hpp"     // defines: train::train_epoch, evaluate, StepHooks, EpochResult
+#include "train/epoch.hpp"       // defines: train::train_epoch, evaluate, StepHooks, EpochResult
+#include "train/checkpoint.hpp"  // defines: train::Checkpoint, save_checkpoint, load_checkpoint (exact resume)

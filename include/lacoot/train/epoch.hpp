@@ -42,16 +42,20 @@ struct EpochResult {
 struct StepHooks {
   // Called after the forward pass of every training step; the returned scalar is added to the
   // loss (LaCoOT's λ·R). Empty: cross-entropy alone.
-  std::function<Tensor()> extra_loss;
+  std::function<Tensor()> extra_loss = {};
   // Stepped once per iteration (cosine decay per iteration); null for per-epoch schedules,
   // which the caller steps after the epoch.
   optim::LRScheduler* per_step_scheduler = nullptr;
   // Stop after this many steps in the epoch (0: the whole epoch): `--max-steps` for benchmarks.
   int64_t max_steps = 0;
+  // Pass over the first batches without training on them: a run resumed mid-epoch continues
+  // with the batch it would have taken next (the loader's order depends only on seed and epoch).
+  int64_t skip_steps = 0;
   // The progress line's label ("epoch 3/8"); empty: no progress output.
-  std::string label;
-  // Called after every step with its 1-based number in the epoch and its cross-entropy.
-  std::function<void(int64_t step, double loss)> on_step;
+  std::string label = {};
+  // Called after every step with its 1-based number in the epoch (skipped steps included) and
+  // its cross-entropy.
+  std::function<void(int64_t step, double loss)> on_step = {};
 };
 
 // One pass of `loader` in training mode, updating the model's weights.
@@ -61,11 +65,18 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
   EpochResult r;
   RunningMean loss_mean, extra_mean;
   Accuracy acc;
-  const int64_t total = hooks.max_steps > 0 ? std::min<int64_t>(hooks.max_steps, loader.size()) : loader.size();
+  const int64_t remaining = loader.size() - hooks.skip_steps;
+  const int64_t total = hooks.max_steps > 0 ? std::min<int64_t>(hooks.max_steps, remaining) : remaining;
+  int64_t skipped = 0;
   std::optional<Progress> progress;
   if (!hooks.label.empty()) progress.emplace(hooks.label, total);
   Stopwatch clock;
   for (auto& batch : loader) {
+    if (skipped < hooks.skip_steps) {
+      ++skipped;
+      continue;
+    }
+    if (total <= 0) break;
     Tensor logits = model(batch.images);
     Tensor loss = cross_entropy(logits, batch.labels);
     const double ce = loss.item();
@@ -91,7 +102,7 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
     r.images += n;
     ++r.steps;
     if (progress) progress->update(r.steps, r.images, loss_mean.mean(), acc.top1_percent());
-    if (hooks.on_step) hooks.on_step(r.steps, ce);
+    if (hooks.on_step) hooks.on_step(hooks.skip_steps + r.steps, ce);
     if (r.steps >= total) break;
   }
   r.seconds = clock.seconds();

@@ -1,0 +1,57 @@
+// lacoot/models/zoo.hpp — models by the names the command line uses.
+//
+// Holds: ModelOptions, model_names(), make_model(name, options).
+// Needs: models/resnet.hpp, mobilenet_v2.hpp, vgg.hpp.
+// Leaves out: swin_t and the DiT family (they arrive with the transformer models).
+//
+// The names are DESIGN.md's contract: resnet18, resnet18-cifar, mobilenet_v2,
+// mobilenet_v2-cifar, vgg16, vgg16_bn (and the -cifar heads of the VGGs).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mobilenet_v2.hpp"
+#include "resnet.hpp"
+#include "vgg.hpp"
+
+namespace lacoot::models {
+
+// What the command line may set for any model; each model uses what applies to it.
+struct ModelOptions {
+  int64_t num_classes = 10;
+  int64_t in_channels = 3;  // ResNet and VGG; MobileNetV2 takes 3
+  int64_t width = 0;        // ResNet's layer1 channels (0: the standard 64); ResNet only
+};
+
+inline const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names{"resnet18",     "resnet18-cifar", "mobilenet_v2", "mobilenet_v2-cifar",
+                                              "vgg16",        "vgg16_bn",       "vgg16-cifar",  "vgg16_bn-cifar"};
+  return names;
+}
+
+// A freshly initialised model named `name`; a lacoot::Error listing the names otherwise.
+inline nn::ModulePtr make_model(const std::string& name, const ModelOptions& o = {}) {
+  const int64_t width = o.width > 0 ? o.width : 64;
+  LACOOT_CHECK(o.width == 0 || name.rfind("resnet", 0) == 0, "make_model: --width applies to the ResNets only, not to ",
+               name, " (hint: leave it out)");
+  if (name == "resnet18" || name == "resnet18-cifar")
+    return resnet18({.num_classes = o.num_classes, .in_channels = o.in_channels, .width = width,
+                     .stem = name == "resnet18" ? ResNetStem::ImageNet : ResNetStem::Cifar});
+  if (name == "mobilenet_v2" || name == "mobilenet_v2-cifar") {
+    LACOOT_CHECK(o.in_channels == 3, "make_model: ", name, " takes 3 input channels, got --in-channels ",
+                 o.in_channels, " (hint: replicate a gray image into 3 channels)");
+    return mobilenet_v2({.num_classes = o.num_classes, .cifar = name == "mobilenet_v2-cifar"});
+  }
+  if (name.rfind("vgg16", 0) == 0) {
+    const bool bn = name.rfind("vgg16_bn", 0) == 0, cifar = name.size() > 6 && name.ends_with("-cifar");
+    if (name == "vgg16" || name == "vgg16_bn" || name == "vgg16-cifar" || name == "vgg16_bn-cifar")
+      return std::make_shared<VGG>(VGGOptions{.num_classes = o.num_classes, .in_channels = o.in_channels,
+                                              .batch_norm = bn, .cifar_head = cifar});
+  }
+  std::string known;
+  for (const std::string& n : model_names()) known += (known.empty() ? "" : ", ") + n;
+  throw Error("unknown model \"" + name + "\" (known: " + known + ")");
+}
+
+}  // namespace lacoot::models

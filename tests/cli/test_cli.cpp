@@ -1,0 +1,154 @@
+// Tests for the `lacoot` program (tools/lacoot.cpp), run as a user runs it.
+//
+// `lacoot run` on weights and inputs written here must print torchvision's logits
+// (tests/fixtures/models_fixtures.hpp, the same deterministic weights as the model tests) within
+// 1e-4 in float32; bad input must give a one-line error naming the problem and exit status 1,
+// a bad command line status 2. The program's path comes from the environment (LACOOT, set by
+// tests/meson.build).
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+
+#include "../models/reference.hpp"
+#include "lacoot/io/npy.hpp"
+#include "lacoot/io/safetensors.hpp"
+#include "lacoot/models/mobilenet_v2.hpp"
+#include "lacoot/models/resnet.hpp"
+
+using namespace lacoot;
+using namespace lacoot::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `lacoot <args>` through the shell and returns its exit status and output.
+Result run_lacoot(const std::string& args) {
+  const char* exe = std::getenv("LACOOT");
+  REQUIRE_MESSAGE(exe != nullptr, "set LACOOT to the lacoot program (meson test does)");
+  const fs::path log = fs::temp_directory_path() / ("lacoot_cli_" + std::to_string(::getpid()) + ".log");
+  const int raw = std::system((std::string(exe) + " " + args + " > " + log.string() + " 2>&1").c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.output = ss.str();
+  fs::remove(log);
+  return r;
+}
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("lacoot_cli_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+}  // namespace
+
+TEST_CASE("lacoot run: torchvision's logits from saved weights and a .npy input") {
+  using Case = fixtures::models::resnet18_cifar;
+  TempDir dir;
+  auto model = models::resnet18_cifar();
+  fill_state(*model);
+  save_safetensors(dir / "w.safetensors", model->state_dict());
+  const Shape shape(Case::input_shape.begin(), Case::input_shape.end());
+  save_npy(dir / "x.npy", alias_with_shape(hash_uniform(numel(shape), 1000, kFloat32) * 4.0, shape));
+
+  Result r = run_lacoot("run --model resnet18-cifar --weights " + dir / "w.safetensors" + " --input " + dir / "x.npy" +
+                    " --output " + dir / "y.npy");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  Tensor y = load_npy(dir / "y.npy");
+  CHECK(y.shape() == Shape{2, 10});
+  check_close(y, Case::eval_logits, 1e-4);
+
+  // One image at a time gives the same logits (eval mode: no batch statistics).
+  r = run_lacoot("run --model resnet18-cifar --batch-size 1 --weights " + dir / "w.safetensors" + " --input " +
+             dir / "x.npy" + " --output " + dir / "y1.npy");
+  REQUIRE(r.status == 0);
+  CHECK(max_abs_diff(load_npy(dir / "y1.npy"), y) < 1e-5);
+}
+
+TEST_CASE("lacoot run: bad input is one clear line and exit status 1; a bad command line is status 2") {
+  TempDir dir;
+  save_safetensors(dir / "mnv2.safetensors", models::mobilenet_v2_cifar()->state_dict());
+  save_npy(dir / "x.npy", randn({1, 3, 32, 32}));
+
+  Result r = run_lacoot("run --model resnet18-cifar --weights " + dir / "missing.safetensors" + " --input " +
+                    dir / "x.npy" + " --output " + dir / "y.npy");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("missing.safetensors") != std::string::npos);
+
+  r = run_lacoot("run --model resnet18-cifar --weights " + dir / "mnv2.safetensors" + " --input " + dir / "x.npy" +
+             " --output " + dir / "y.npy");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("missing keys") != std::string::npos);  // weights for another architecture
+  CHECK(r.output.find("conv1.weight") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "y.npy"));
+
+  r = run_lacoot("run --model resnet99 --weights " + dir / "mnv2.safetensors" + " --input " + dir / "x.npy" +
+             " --output " + dir / "y.npy");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("unknown model \"resnet99\"") != std::string::npos);
+
+  CHECK(run_lacoot("run --model resnet18-cifar --bogus 1").status == 2);
+  CHECK(run_lacoot("run --model resnet18-cifar").output.find("missing required option --weights") != std::string::npos);
+  CHECK(run_lacoot("frobnicate").status == 2);
+  Result help = run_lacoot("--help");
+  CHECK(help.status == 0);
+  CHECK(help.output.find("lacoot train") == std::string::npos);  // usage lists commands, not a banner
+  CHECK(help.output.find("train   train a model") != std::string::npos);
+}
+
+TEST_CASE("lacoot train: a few steps write model.safetensors, log.csv and summary.json") {
+  TempDir dir;
+  Result r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 8 --epochs 1 --max-steps 3 "
+                    "--batch-size 32 --threads 2 --out " + dir / "run");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  Safetensors w = load_safetensors(dir / "run/model.safetensors");
+  CHECK(w.find("layer4.1.conv2.weight") != nullptr);
+  CHECK(*w.find_metadata("model") == "resnet18-cifar");
+  Json summary = parse_json(read_file(dir / "run/summary.json"));
+  CHECK(summary.find("steps")->as_int64() == 3);
+  for (const char* key : {"test_top1", "val_top1", "train_seconds", "images_per_second"}) CHECK(summary.find(key));
+  const std::string log = read_file(dir / "run/log.csv");
+  CHECK(log.rfind("epoch,lr,train_loss", 0) == 0);
+  CHECK(std::count(log.begin(), log.end(), '\n') == 2);  // the header and one epoch
+
+  r = run_lacoot("train --model resnet18-cifar --dataset cifar10:" + dir / "nowhere" + " --out " + dir / "run2");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("nowhere") != std::string::npos);
+}
+
+TEST_CASE("lacoot train --resume continues exactly: stopped at step 6 and resumed equals 10 steps straight") {
+  TempDir dir;
+  const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 32 "
+                             "--threads 2 --epochs 2 ";
+  REQUIRE(run_lacoot(common + "--max-steps 10 --out " + dir / "straight").status == 0);
+  Result first = run_lacoot(common + "--max-steps 6 --checkpoint-every 4 --out " + dir / "stopped");
+  INFO(first.output);
+  REQUIRE(first.status == 0);
+  Result second = run_lacoot(common + "--max-steps 10 --resume --out " + dir / "stopped");
+  INFO(second.output);
+  REQUIRE(second.status == 0);
+  CHECK(second.output.find("resumed from") != std::string::npos);
+  CHECK(read_file(dir / "straight/model.safetensors") == read_file(dir / "stopped/model.safetensors"));
+  CHECK(parse_json(read_file(dir / "stopped/summary.json")).find("steps")->as_int64() == 10);
+
+  Result none = run_lacoot(common + "--resume --out " + dir / "fresh");
+  CHECK(none.status == 1);
+  CHECK(none.output.find("no checkpoint") != std::string::npos);
+}

@@ -1,0 +1,260 @@
+// lacoot — the command-line program: train a model, run inference with saved weights.
+//
+//   lacoot train --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B]
+//                [--lr LR] [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
+//                [--checkpoint-every N] [--resume]
+//   lacoot run   --model M --weights W.safetensors --input X.npy --output Y.npy
+//                [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
+//
+// The command lines are DESIGN.md's contracts. Every lacoot::Error (a missing file, a corrupt
+// header, weights for another architecture) becomes one line on stderr and exit status 1;
+// a bad command line is exit status 2.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data_loaders/splits.hpp"
+#include "lacoot/lacoot.hpp"
+#include "lacoot/io/json.hpp"
+#include "lacoot/io/npy.hpp"
+#include "lacoot/io/safetensors.hpp"
+#include "lacoot/models/zoo.hpp"
+#include "lacoot/optim/lr_scheduler.hpp"
+#include "lacoot/optim/sgd.hpp"
+#include "lacoot/train/args.hpp"
+#include "lacoot/train/checkpoint.hpp"
+#include "lacoot/train/epoch.hpp"
+#include "lacoot/train/recipe.hpp"
+
+using namespace lacoot;
+
+namespace {
+
+using train::Args;
+using train::UsageError;
+
+const char* kUsage = R"(usage: lacoot <command> [options]
+
+commands:
+  train   train a model (the paper's recipe for the model and dataset unless overridden)
+            --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B] [--lr LR]
+            [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
+            [--checkpoint-every N] [--resume]
+          D: fashion-mnist (the Debian package's files), cifar10:PATH (the binary batches),
+             tiny-imagenet:PATH (tiny-imagenet-200) or imagefolder:PATH (PATH/train, PATH/test)
+          DIR receives model.safetensors, log.csv (one row per epoch), summary.json and
+          checkpoint.safetensors (at each epoch's end, at --max-steps, and every N steps with
+          --checkpoint-every); --resume continues from it exactly (same weights as a run that
+          was never stopped).
+  run     eval-mode inference on an NCHW float32 .npy, logits written as .npy
+            --model M --weights W.safetensors --input X.npy --output Y.npy
+            [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
+          (classes, input channels and width are read from the weights unless given)
+
+models: resnet18 resnet18-cifar mobilenet_v2 mobilenet_v2-cifar vgg16 vgg16_bn vgg16-cifar vgg16_bn-cifar
+)";
+
+// ---- lacoot run ----
+
+// The model's sizes as the weights show them: classes from the last 2-D weight, input
+// channels from the first 4-D one, ResNet width from conv1.
+models::ModelOptions options_from_weights(const Safetensors& w, const std::string& model, const Args& a) {
+  models::ModelOptions o;
+  const Tensor* first_conv = nullptr;
+  const Tensor* last_linear = nullptr;
+  for (const auto& [name, t] : w.tensors) {
+    if (t.dim() == 4 && !first_conv) first_conv = &t;
+    if (t.dim() == 2 && name.ends_with(".weight")) last_linear = &t;
+  }
+  LACOOT_CHECK(first_conv && last_linear, "the weights hold no 4-D convolution or no 2-D linear weight: they are "
+               "not those of a ", model);
+  o.num_classes = a.integer("num-classes", last_linear->size(0));
+  o.in_channels = a.integer("in-channels", first_conv->size(1));
+  if (model.rfind("resnet", 0) == 0) o.width = a.integer("width", first_conv->size(0));
+  return o;
+}
+
+int run_command(const Args& a) {
+  const std::string model_name = a.str("model");
+  const Safetensors weights = load_safetensors(a.str("weights"));
+  nn::ModulePtr model = models::make_model(model_name, options_from_weights(weights, model_name, a));
+  model->load_state_dict(weights.tensors);
+  model->eval();
+
+  Tensor x = load_npy(a.str("input"), kFloat32);
+  LACOOT_CHECK(x.dim() == 4, a.str("input"), ": expected an NCHW array (4-D), got shape ", shape_str(x.shape()));
+  const int64_t n = x.size(0), batch = a.integer("batch-size", 128);
+  NoGradGuard no_grad;
+  std::vector<Tensor> outputs;
+  for (int64_t start = 0; start < n; start += batch)
+    outputs.push_back((*model)(narrow(x, 0, start, std::min(batch, n - start))));
+  save_npy(a.str("output"), cat(outputs, 0));
+  std::printf("wrote %s: logits [%lld, %lld]\n", a.str("output").c_str(), static_cast<long long>(n),
+              static_cast<long long>(outputs.front().size(1)));
+  return 0;
+}
+
+// ---- lacoot train ----
+
+void write_log(const std::string& path, const std::vector<std::string>& rows) {
+  std::string text = "epoch,lr,train_loss,train_top1,val_loss,val_top1,test_top1,seconds\n";
+  for (const std::string& r : rows) text += r + "\n";
+  write_file_atomic(path, text);
+}
+
+// Continues from DIR/checkpoint.safetensors when `resume`; returns the log rows so far.
+std::vector<std::string> resume_from(const std::filesystem::path& out, nn::Module& model, optim::Optimizer& opt,
+                                     optim::LRScheduler& schedule, train::Checkpoint& at) {
+  const std::string path = (out / "checkpoint.safetensors").string();
+  LACOOT_CHECK(std::filesystem::exists(path), "--resume: there is no checkpoint at ", path,
+               " (hint: resume with the --out of the interrupted run)");
+  at = train::load_checkpoint(path);
+  model.load_state_dict(at.model);
+  opt.load_state_dict(at.optimizer);
+  schedule.load_state_dict(at.scheduler);
+  train::restore_rng(at);
+  std::vector<std::string> rows;
+  const std::string text = std::filesystem::exists(out / "log.csv") ? read_file((out / "log.csv").string()) : "";
+  std::size_t pos = text.find('\n');
+  while (pos != std::string::npos && pos + 1 < text.size()) {
+    const std::size_t next = text.find('\n', pos + 1);
+    rows.push_back(text.substr(pos + 1, next - pos - 1));
+    pos = next;
+  }
+  std::printf("resumed from %s: epoch %lld, step %lld of it (%lld in all)\n", path.c_str(),
+              static_cast<long long>(at.epoch + 1), static_cast<long long>(at.step_in_epoch),
+              static_cast<long long>(at.global_step));
+  return rows;
+}
+
+int train_command(const Args& a) {
+  const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
+  const std::filesystem::path out = a.str("out");
+  std::filesystem::create_directories(out);
+  LACOOT_CHECK(a.number("lambda", 0) == 0, "--lambda ", a.number("lambda", 0), ": the LaCoOT regulariser is "
+               "not in this release yet; train with --lambda 0");
+  if (a.has("threads")) set_num_threads(static_cast<int>(a.integer("threads", 2)));
+  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 0));
+  manual_seed(seed);
+
+  train::Recipe r = train::recipe_for(model_name, dataset_spec);
+  r.epochs = a.integer("epochs", r.epochs);
+  r.batch_size = a.integer("batch-size", r.batch_size);
+  r.lr = a.number("lr", r.lr);
+  data::Splits data = data::load_splits(dataset_spec, seed);
+
+  nn::ModulePtr model = models::make_model(model_name, {.num_classes = data.num_classes,
+                                                        .in_channels = data.channels, .width = a.integer("width", 0)});
+  const int workers = static_cast<int>(a.integer("workers", 1));
+  data::DataLoader train_loader(data.train, {.batch_size = r.batch_size, .shuffle = true, .seed = seed,
+                                             .num_workers = workers, .transform = data.train_transform});
+  data::DataLoader val_loader(data.val, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform});
+  data::DataLoader test_loader(data.test, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform});
+
+  optim::SGD sgd(model->named_parameters(), {.lr = r.lr, .momentum = r.momentum, .weight_decay = r.weight_decay});
+  std::unique_ptr<optim::LRScheduler> schedule;
+  train::StepHooks hooks;
+  if (r.cosine_per_iteration) {
+    schedule = std::make_unique<optim::CosineAnnealingLR>(sgd, r.epochs * train_loader.size());
+    hooks.per_step_scheduler = schedule.get();
+  } else {
+    schedule = std::make_unique<optim::MultiStepLR>(sgd, r.milestones, r.gamma);
+  }
+  const int64_t max_steps = a.integer("max-steps", 0), every = a.integer("checkpoint-every", 0);
+
+  // Where the run stands, and the checkpoint that records it (DIR/checkpoint.safetensors).
+  train::Checkpoint at;
+  std::vector<std::string> log;
+  if (a.has("resume")) log = resume_from(out, *model, sgd, *schedule, at);
+  auto checkpoint = [&](int64_t epoch, int64_t step_in_epoch) {
+    at.model = model->state_dict();
+    at.optimizer = sgd.state_dict();
+    at.scheduler = schedule->state_dict();
+    at.epoch = epoch, at.step_in_epoch = step_in_epoch;
+    at.info = {{"model", model_name}, {"dataset", dataset_spec}};
+    train::capture_rng(at);
+    train::save_checkpoint((out / "checkpoint.safetensors").string(), at);
+  };
+
+  std::printf("lacoot train: %s on %s (%lld train / %lld val / %lld test), %lld epochs, batch %lld, lr %g, "
+              "%d threads\n", model_name.c_str(), dataset_spec.c_str(), static_cast<long long>(data.train->size()),
+              static_cast<long long>(data.val->size()), static_cast<long long>(data.test->size()),
+              static_cast<long long>(r.epochs), static_cast<long long>(r.batch_size), r.lr, get_num_threads());
+  train::EpochResult val, test;
+  double train_seconds = 0;
+  int64_t images = 0;
+  for (int64_t epoch = at.epoch; epoch < r.epochs; ++epoch) {
+    const double lr = sgd.lr(0);
+    const int64_t skip = epoch == at.epoch ? at.step_in_epoch : 0;
+    hooks.label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(r.epochs);
+    hooks.max_steps = max_steps > 0 ? max_steps - at.global_step : 0;
+    hooks.skip_steps = skip;
+    hooks.on_step = [&](int64_t step, double) {
+      ++at.global_step;
+      if (every > 0 && at.global_step % every == 0) checkpoint(epoch, step);
+    };
+    train_loader.set_epoch(epoch);
+    train::EpochResult tr = train::train_epoch(*model, sgd, train_loader, hooks);
+    train_seconds += tr.seconds;
+    images += tr.images;
+    const bool epoch_done = skip + tr.steps == train_loader.size();
+    if (epoch_done && !r.cosine_per_iteration) schedule->step();
+    checkpoint(epoch_done ? epoch + 1 : epoch, epoch_done ? 0 : skip + tr.steps);
+    val = train::evaluate(*model, val_loader);
+    test = train::evaluate(*model, test_loader);
+    std::printf("epoch %lld: train loss %.4f top1 %.2f%% | val top1 %.2f%% | test top1 %.2f%% | %.1f s\n",
+                static_cast<long long>(epoch + 1), tr.loss, tr.top1, val.top1, test.top1, tr.seconds);
+    char row[256];
+    std::snprintf(row, sizeof row, "%lld,%.6g,%.6f,%.4f,%.6f,%.4f,%.4f,%.3f", static_cast<long long>(epoch + 1), lr,
+                  tr.loss, tr.top1, val.loss, val.top1, test.top1, tr.seconds);
+    log.push_back(row);
+    write_log((out / "log.csv").string(), log);
+    save_safetensors((out / "model.safetensors").string(), model->state_dict(),
+                     {{"model", model_name}, {"dataset", dataset_spec}, {"epoch", std::to_string(epoch + 1)}});
+    if (max_steps > 0 && at.global_step >= max_steps) break;
+  }
+  const double ips = train_seconds > 0 ? static_cast<double>(images) / train_seconds : 0.0;
+  Json summary = Json::object({{"model", model_name}, {"dataset", dataset_spec}, {"epochs", r.epochs},
+                               {"steps", at.global_step}, {"test_top1", test.top1}, {"val_top1", val.top1},
+                               {"train_seconds", train_seconds}, {"images_per_second", ips},
+                               {"threads", get_num_threads()}, {"seed", static_cast<int64_t>(seed)}});
+  write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
+  std::printf("test top-1 %.2f%%, val top-1 %.2f%%, %.1f s of training (%.1f img/s); wrote %s\n", test.top1,
+              val.top1, train_seconds, ips, out.string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "train")
+      return train_command(Args(argc, argv, 2, {"model", "dataset", "out", "width", "epochs", "batch-size", "lr",
+                                                "lambda", "seed", "threads", "workers", "max-steps", "checkpoint-every"},
+                                {"resume"}));
+    if (command == "run")
+      return run_command(Args(argc, argv, 2, {"model", "weights", "input", "output", "num-classes", "in-channels",
+                                              "width", "batch-size"}));
+    std::fprintf(stderr, "lacoot: unknown command \"%s\"\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "lacoot %s: %s\n", command.c_str(), e.what());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "lacoot %s: %s\n", command.c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lacoot %s: unexpected error: %s\n", command.c_str(), e.what());
+    return 1;
+  }
+}
