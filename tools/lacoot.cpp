@@ -1,10 +1,13 @@
-// lacoot — the command-line program: train a model, run inference with saved weights.
+// lacoot — the command-line program: train a model, run inference with saved weights, measure
+// the max-sliced Wasserstein distance between two point clouds.
 //
 //   lacoot train --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B]
 //                [--lr LR] [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
 //                [--checkpoint-every N] [--resume]
 //   lacoot run   --model M --weights W.safetensors --input X.npy --output Y.npy
 //                [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
+//   lacoot maxswd --x X.npy --y Y.npy [--projections P.npy | --n-projections K --seed S] [--p P]
+//                [--optimise]
 //
 // The command lines are DESIGN.md's contracts. Every lacoot::Error (a missing file, a corrupt
 // header, weights for another architecture) becomes one line on stderr and exit status 1;
@@ -23,7 +26,9 @@
 #include "lacoot/io/json.hpp"
 #include "lacoot/io/npy.hpp"
 #include "lacoot/io/safetensors.hpp"
+#include "lacoot/method/regulariser.hpp"
 #include "lacoot/models/zoo.hpp"
+#include "lacoot/ot/sliced_wasserstein.hpp"
 #include "lacoot/optim/lr_scheduler.hpp"
 #include "lacoot/optim/sgd.hpp"
 #include "lacoot/train/args.hpp"
@@ -41,13 +46,15 @@ using train::UsageError;
 const char* kUsage = R"(usage: lacoot <command> [options]
 
 commands:
-  train   train a model (the paper's recipe for the model and dataset unless overridden)
+  train   train a model (the paper's recipe for the model and dataset unless overridden);
+          --lambda L > 0 adds LaCoOT's regulariser L·R, R the mean MaxSWD_2 of the removable blocks
             --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B] [--lr LR]
             [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
             [--checkpoint-every N] [--resume]
           D: fashion-mnist (the Debian package's files), cifar10:PATH (the binary batches),
              tiny-imagenet:PATH (tiny-imagenet-200) or imagefolder:PATH (PATH/train, PATH/test)
-          DIR receives model.safetensors, log.csv (one row per epoch), summary.json and
+          DIR receives model.safetensors, log.csv (one row per epoch: losses, accuracies, each
+          block's MaxSWD_2 in training and on validation data), summary.json and
           checkpoint.safetensors (at each epoch's end, at --max-steps, and every N steps with
           --checkpoint-every); --resume continues from it exactly (same weights as a run that
           was never stopped).
@@ -55,6 +62,11 @@ commands:
             --model M --weights W.safetensors --input X.npy --output Y.npy
             [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
           (classes, input channels and width are read from the weights unless given)
+  maxswd  the max-sliced Wasserstein distance between two point clouds (rows of [n, ...] arrays)
+            --x X.npy --y Y.npy [--projections P.npy | --n-projections K --seed S] [--p P] [--optimise]
+          P [d, K] columns are normalised; K directions are drawn from the seed otherwise (50, 0).
+          --optimise then ascends on the sphere from the best direction. The distance is the
+          last line printed; with --projections it equals POT's max_sliced_wasserstein_distance.
 
 models: resnet18 resnet18-cifar mobilenet_v2 mobilenet_v2-cifar vgg16 vgg16_bn vgg16-cifar vgg16_bn-cifar
 )";
@@ -99,10 +111,46 @@ int run_command(const Args& a) {
   return 0;
 }
 
+// ---- lacoot maxswd ----
+
+// An [n, ...] array as n points of d = the rest flattened (activations of a block, say).
+Tensor as_points(const Tensor& t, const std::string& path) {
+  LACOOT_CHECK(t.dim() >= 2, path, ": expected points as rows, [n, d] or [n, ...], got shape ", shape_str(t.shape()));
+  return alias_with_shape(t, {t.size(0), t.numel() / t.size(0)});
+}
+
+int maxswd_command(const Args& a) {
+  const Tensor X = as_points(load_npy(a.str("x"), kFloat64), a.str("x"));
+  const Tensor Y = as_points(load_npy(a.str("y"), kFloat64), a.str("y"));
+  LACOOT_CHECK(X.size(1) == Y.size(1), "--x has ", X.size(1), " features per point and --y ", Y.size(1),
+               ": the two clouds must live in the same space");
+  Tensor P;
+  if (a.has("projections")) {
+    LACOOT_CHECK(!a.has("n-projections") && !a.has("seed"), "give either --projections or --n-projections/--seed");
+    P = load_npy(a.str("projections"), kFloat64);
+    LACOOT_CHECK(P.dim() == 2 && P.size(0) == X.size(1), a.str("projections"), ": expected [d, K] with d = ",
+                 X.size(1), ", got shape ", shape_str(P.shape()));
+    // Columns to unit length (DESIGN.md: the tool normalises them; POT uses them verbatim).
+    P = div(P, sqrt(sum(mul(P, P), DimList{0}, true)));
+  } else {
+    Generator gen(static_cast<uint64_t>(a.integer("seed", 0)));
+    P = random_projections(X.size(1), a.integer("n-projections", 50), gen, kFloat64);
+  }
+  const SlicedOptions o{.p = a.number("p", 2)};
+  if (a.has("optimise")) {
+    MaxSlicedResult r = max_sliced_wasserstein_optimised(X, Y, P, o);
+    std::printf("best of %lld directions: %.17g\noptimised direction after %lld ascent steps:\n%.17g\n",
+                static_cast<long long>(P.size(1)), r.best_random, static_cast<long long>(r.steps), r.distance.item());
+  } else {
+    std::printf("%.17g\n", max_sliced_wasserstein(X, Y, P, o).item());
+  }
+  return 0;
+}
+
 // ---- lacoot train ----
 
-void write_log(const std::string& path, const std::vector<std::string>& rows) {
-  std::string text = "epoch,lr,train_loss,train_top1,val_loss,val_top1,test_top1,seconds\n";
+void write_log(const std::string& path, const std::string& header, const std::vector<std::string>& rows) {
+  std::string text = header + "\n";
   for (const std::string& r : rows) text += r + "\n";
   write_file_atomic(path, text);
 }
@@ -136,8 +184,8 @@ int train_command(const Args& a) {
   const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
   const std::filesystem::path out = a.str("out");
   std::filesystem::create_directories(out);
-  LACOOT_CHECK(a.number("lambda", 0) == 0, "--lambda ", a.number("lambda", 0), ": the LaCoOT regulariser is "
-               "not in this release yet; train with --lambda 0");
+  const double lambda = a.number("lambda", 0);
+  LACOOT_CHECK(lambda >= 0, "--lambda must be >= 0, got ", lambda);
   if (a.has("threads")) set_num_threads(static_cast<int>(a.integer("threads", 2)));
   const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 0));
   manual_seed(seed);
@@ -167,16 +215,31 @@ int train_command(const Args& a) {
   }
   const int64_t max_steps = a.integer("max-steps", 0), every = a.integer("checkpoint-every", 0);
 
+  // LaCoOT: J = CE + λ R over the model's removable blocks (method/regulariser.hpp).
+  std::unique_ptr<method::MaxSWDRegulariser> reg;
+  if (lambda > 0) {
+    reg = std::make_unique<method::MaxSWDRegulariser>(*model, method::RegulariserOptions{.lambda = lambda, .seed = seed});
+    hooks.extra_loss = [&] { return reg->penalty(); };
+  }
+  std::string header = "epoch,lr,train_loss,train_reg,train_top1,val_loss,val_top1,test_top1,seconds";
+  const auto block_paths = nn::blocks(*model);
+  for (auto& [path, m] : block_paths) header += (reg ? ",train_maxswd_" + path : std::string()) + ",val_maxswd_" + path;
+
   // Where the run stands, and the checkpoint that records it (DIR/checkpoint.safetensors).
   train::Checkpoint at;
   std::vector<std::string> log;
-  if (a.has("resume")) log = resume_from(out, *model, sgd, *schedule, at);
+  if (a.has("resume")) {
+    log = resume_from(out, *model, sgd, *schedule, at);
+    for (auto& [k, v] : at.info)
+      if (k == "regulariser_rng_offset" && reg) reg->generator().set_state(seed, std::stoull(v));
+  }
   auto checkpoint = [&](int64_t epoch, int64_t step_in_epoch) {
     at.model = model->state_dict();
     at.optimizer = sgd.state_dict();
     at.scheduler = schedule->state_dict();
     at.epoch = epoch, at.step_in_epoch = step_in_epoch;
     at.info = {{"model", model_name}, {"dataset", dataset_spec}};
+    if (reg) at.info.emplace_back("regulariser_rng_offset", std::to_string(reg->generator().offset()));
     train::capture_rng(at);
     train::save_checkpoint((out / "checkpoint.safetensors").string(), at);
   };
@@ -194,7 +257,10 @@ int train_command(const Args& a) {
     hooks.label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(r.epochs);
     hooks.max_steps = max_steps > 0 ? max_steps - at.global_step : 0;
     hooks.skip_steps = skip;
+    std::vector<double> train_distances(block_paths.size(), 0.0);
     hooks.on_step = [&](int64_t step, double) {
+      if (reg)
+        for (std::size_t k = 0; k < train_distances.size(); ++k) train_distances[k] += reg->distances()[k];
       ++at.global_step;
       if (every > 0 && at.global_step % every == 0) checkpoint(epoch, step);
     };
@@ -205,15 +271,29 @@ int train_command(const Args& a) {
     const bool epoch_done = skip + tr.steps == train_loader.size();
     if (epoch_done && !r.cosine_per_iteration) schedule->step();
     checkpoint(epoch_done ? epoch + 1 : epoch, epoch_done ? 0 : skip + tr.steps);
+    if (reg) reg->set_recording(false);
     val = train::evaluate(*model, val_loader);
     test = train::evaluate(*model, test_loader);
-    std::printf("epoch %lld: train loss %.4f top1 %.2f%% | val top1 %.2f%% | test top1 %.2f%% | %.1f s\n",
-                static_cast<long long>(epoch + 1), tr.loss, tr.top1, val.top1, test.top1, tr.seconds);
+    // Each block's MaxSWD_2 on the validation set, directions from seed 0 (comparable across epochs).
+    const auto val_distances = method::block_distances(*model, val_loader, 50, 0);
+    if (reg) reg->set_recording(true);
+    std::printf("epoch %lld: train loss %.4f (+ λR %.4f) top1 %.2f%% | val top1 %.2f%% | test top1 %.2f%% | %.1f s\n",
+                static_cast<long long>(epoch + 1), tr.loss, tr.extra, tr.top1, val.top1, test.top1, tr.seconds);
     char row[256];
-    std::snprintf(row, sizeof row, "%lld,%.6g,%.6f,%.4f,%.6f,%.4f,%.4f,%.3f", static_cast<long long>(epoch + 1), lr,
-                  tr.loss, tr.top1, val.loss, val.top1, test.top1, tr.seconds);
-    log.push_back(row);
-    write_log((out / "log.csv").string(), log);
+    std::snprintf(row, sizeof row, "%lld,%.6g,%.6f,%.6f,%.4f,%.6f,%.4f,%.4f,%.3f", static_cast<long long>(epoch + 1), lr,
+                  tr.loss, tr.extra, tr.top1, val.loss, val.top1, test.top1, tr.seconds);
+    std::string line = row;
+    for (std::size_t k = 0; k < block_paths.size(); ++k) {
+      char cell[64];
+      if (reg) {
+        std::snprintf(cell, sizeof cell, ",%.6f", tr.steps ? train_distances[k] / static_cast<double>(tr.steps) : 0.0);
+        line += cell;
+      }
+      std::snprintf(cell, sizeof cell, ",%.6f", val_distances[k].second);
+      line += cell;
+    }
+    log.push_back(line);
+    write_log((out / "log.csv").string(), header, log);
     save_safetensors((out / "model.safetensors").string(), model->state_dict(),
                      {{"model", model_name}, {"dataset", dataset_spec}, {"epoch", std::to_string(epoch + 1)}});
     if (max_steps > 0 && at.global_step >= max_steps) break;
@@ -245,6 +325,8 @@ int main(int argc, char** argv) {
     if (command == "run")
       return run_command(Args(argc, argv, 2, {"model", "weights", "input", "output", "num-classes", "in-channels",
                                               "width", "batch-size"}));
+    if (command == "maxswd")
+      return maxswd_command(Args(argc, argv, 2, {"x", "y", "projections", "n-projections", "seed", "p"}, {"optimise"}));
     std::fprintf(stderr, "lacoot: unknown command \"%s\"\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const UsageError& e) {

@@ -56,6 +56,10 @@
 #include "ops/index.hpp"        // defines: index_select index_add gather scatter_add embedding
 #include "ops/sort.hpp"         // defines: sort argsort topk
 
+// ot — optimal transport distances as differentiable ops
+#include "ot/wasserstein_1d.hpp"      // defines: wasserstein_1d (W_p^p, POT's semantics), root_p
+#include "ot/sliced_wasserstein.hpp"  // defines: random_projections, sliced_wasserstein, max_sliced_wasserstein, max_sliced_wasserstein_optimised
+
 // nn — modules: named parameters and buffers, layers, initialisation, removable blocks
 #include "nn/module.hpp"         // defines: nn::Module, ModulePtr, StateDict, LoadResult
 #include "nn/init.hpp"           // defines: nn::init::kaiming_normal_, kaiming_uniform_, xavier_*, trunc_normal_, ...
@@ -92,3 +96,6 @@
 #include "train/recipe.hpp"    // defines: train::Recipe, recipe_for (the paper's recipes)
 #include "train/epoch.hpp"       // defines: train::train_epoch, evaluate, StepHooks, EpochResult
 #include "train/checkpoint.hpp"  // defines: train::Checkpoint, save_checkpoint, load_checkpoint (exact resume)
+
+// lacoot — the method
+#include "method/regulariser.hpp"  // defines: method::MaxSWDRegulariser (λ·R over the marked blocks), block_distances

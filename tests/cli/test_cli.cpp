@@ -15,6 +15,7 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "../fixtures/ot_fixtures.hpp"
 #include "../models/reference.hpp"
 #include "lacoot/io/npy.hpp"
 #include "lacoot/io/safetensors.hpp"
@@ -134,9 +135,10 @@ TEST_CASE("lacoot train: a few steps write model.safetensors, log.csv and summar
 }
 
 TEST_CASE("lacoot train --resume continues exactly: stopped at step 6 and resumed equals 10 steps straight") {
+  // With the regulariser on, so that its directions' generator is resumed too.
   TempDir dir;
   const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 32 "
-                             "--threads 2 --epochs 2 ";
+                             "--threads 2 --epochs 2 --lambda 0.5 ";
   REQUIRE(run_lacoot(common + "--max-steps 10 --out " + dir / "straight").status == 0);
   Result first = run_lacoot(common + "--max-steps 6 --checkpoint-every 4 --out " + dir / "stopped");
   INFO(first.output);
@@ -147,8 +149,30 @@ TEST_CASE("lacoot train --resume continues exactly: stopped at step 6 and resume
   CHECK(second.output.find("resumed from") != std::string::npos);
   CHECK(read_file(dir / "straight/model.safetensors") == read_file(dir / "stopped/model.safetensors"));
   CHECK(parse_json(read_file(dir / "stopped/summary.json")).find("steps")->as_int64() == 10);
+  const std::string log = read_file(dir / "straight/log.csv");
+  CHECK(log.find("train_reg,") != std::string::npos);
+  CHECK(log.find(",train_maxswd_layer1.1,val_maxswd_layer1.1,") != std::string::npos);
+  CHECK(log.find("val_maxswd_layer4.1\n") != std::string::npos);
 
   Result none = run_lacoot(common + "--resume --out " + dir / "fresh");
   CHECK(none.status == 1);
   CHECK(none.output.find("no checkpoint") != std::string::npos);
+}
+
+TEST_CASE("lacoot maxswd: POT's max_sliced_wasserstein_distance given the same projections") {
+  namespace fx = fixtures::ot;
+  TempDir dir;
+  save_npy(dir / "x.npy", from(fx::case5::x, {fx::case5::n, fx::case5::d}));
+  save_npy(dir / "y.npy", from(fx::case5::y, {fx::case5::m, fx::case5::d}));
+  save_npy(dir / "p.npy", from(fx::case5::projections, {fx::case5::d, fx::case5::K}) * 3.0);  // normalised by the tool
+  Result r = run_lacoot("maxswd --x " + dir / "x.npy" + " --y " + dir / "y.npy" + " --projections " + dir / "p.npy");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const std::string last = r.output.substr(r.output.rfind('\n', r.output.size() - 2) + 1);
+  CHECK(std::stod(last) == doctest::Approx(fx::case5::max_distance).epsilon(1e-12));
+
+  Result drawn = run_lacoot("maxswd --x " + dir / "x.npy" + " --y " + dir / "y.npy" + " --n-projections 200 --seed 1 --optimise");
+  REQUIRE(drawn.status == 0);
+  CHECK(drawn.output.find("optimised direction") != std::string::npos);
+  CHECK(run_lacoot("maxswd --x " + dir / "x.npy" + " --y " + dir / "p.npy").status == 1);  // d = 20 against 30
 }
