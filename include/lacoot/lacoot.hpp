@@ -99,3 +99,4 @@
 
 // lacoot — the method
 #include "method/regulariser.hpp"  // defines: method::MaxSWDRegulariser (λ·R over the marked blocks), block_distances
+#include "method/algorithm1.hpp"   // defines: method::algorithm1 (Algorithm 1; block-influence and random baselines)
