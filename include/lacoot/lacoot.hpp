@@ -89,6 +89,7 @@
 #include "io/half.hpp"         // defines: half_to_float, float_to_half, bfloat16_to_float, float_to_bfloat16
 #include "io/safetensors.hpp"  // defines: Safetensors, load/save/parse/serialize_safetensors, HalfType
 #include "io/npy.hpp"          // defines: load_npy, save_npy, parse_npy, serialize_npy (numpy 1.24 layout)
+#include "io/svg_plot.hpp"     // defines: LinePlot, PlotSeries, svg_line_plot, save_svg_line_plot
 
 // train — the loop helpers
 #include "train/metrics.hpp"   // defines: train::topk_correct, Accuracy, RunningMean
