@@ -1,11 +1,12 @@
 // Tests for ops/matmul.hpp and backend/cpu/gemm.hpp: products worked by hand, every matmul
 // shape rule of torch.matmul against a plain triple loop (the independent reference here),
 // gradchecks, the GEMM's tiled and split-depth paths (and that they do not depend on the
-// thread count), linear, and the errors.
+// thread count), the packed float32 GEMM's edges (backend/cpu/sgemm.hpp), linear, and the errors.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "../check.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
@@ -159,6 +160,148 @@ TEST_CASE("gemm splits (tiles of C, parts of the depth) are exact and thread-ind
     CHECK(bitwise_equal(one, two));
     CHECK(bitwise_equal(one, three));
     CHECK(max_abs_diff(one, naive_bmm(a, b)) < 1e-3);
+  }
+}
+
+// ---- the float32 GEMM (sgemm.hpp where the build has AVX2 or AVX-512, else Eigen) ----
+
+namespace {
+
+// A float32 GEMM problem stored with padded leading dimensions: the stored A is M×K, or K×M if
+// trans_a (each row `pad` floats longer than needed), likewise B and C. Entries come from a
+// fixed sequence in [-1, 1): multiples of 1/64, so that every sum is exact in float32 and any
+// misplaced term shows; or, if `rough`, divided by 60.1 instead, so that the rounding depends
+// on the order of the additions (what the thread-count test needs).
+struct SgemmCase {
+  bool ta, tb;
+  int64_t M, N, K, pad;
+  float alpha, beta;
+  bool rough = false;
+  int64_t lda() const { return (ta ? M : K) + pad; }
+  int64_t ldb() const { return (tb ? K : N) + pad; }
+  int64_t ldc() const { return N + pad; }
+  float a(const std::vector<float>& A, int64_t i, int64_t k) const {
+    return ta ? A[static_cast<std::size_t>(k * lda() + i)] : A[static_cast<std::size_t>(i * lda() + k)];
+  }
+  float b(const std::vector<float>& B, int64_t k, int64_t j) const {
+    return tb ? B[static_cast<std::size_t>(j * ldb() + k)] : B[static_cast<std::size_t>(k * ldb() + j)];
+  }
+};
+
+std::vector<float> sequence(int64_t n, uint32_t seed, bool rough) {
+  std::vector<float> v(static_cast<std::size_t>(n));
+  uint32_t x = seed * 2654435761u + 1;
+  for (float& e : v) {
+    x = x * 1664525u + 1013904223u;  // Numerical Recipes' LCG
+    e = static_cast<float>(static_cast<int>(x >> 25) - 64) / (rough ? 60.1f : 64.0f);
+  }
+  return v;
+}
+
+struct SgemmRun {
+  std::vector<float> C;
+  double worst = 0;  // max |C − reference| / (the sum of |terms| + 1), over the M×N block
+};
+
+// Runs gemm() (parallel = true) or gemm_serial() on the case with `threads` threads, and
+// compares C with a double-precision triple loop. A beta = 0 case starts C full of NaN, which
+// must not leak into the result; the padding columns of C must come back untouched.
+SgemmRun run_sgemm(const SgemmCase& c, bool parallel, int threads) {
+  const std::vector<float> A = sequence((c.ta ? c.K : c.M) * c.lda(), 1, c.rough);
+  const std::vector<float> B = sequence((c.tb ? c.N : c.K) * c.ldb(), 2, c.rough);
+  std::vector<float> C0 = sequence(c.M * c.ldc(), 3, c.rough);
+  if (c.beta == 0.0f) std::fill(C0.begin(), C0.end(), NAN);
+  for (int64_t i = 0; i < c.M; ++i)  // a sentinel in the padding
+    for (int64_t j = c.N; j < c.ldc(); ++j) C0[static_cast<std::size_t>(i * c.ldc() + j)] = 7.0f;
+  SgemmRun run{C0, 0};
+  const int before = get_num_threads();
+  set_num_threads(threads);
+  (parallel ? backend::cpu::gemm<float> : backend::cpu::gemm_serial<float>)(
+      c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), c.lda(), B.data(), c.ldb(), c.beta,
+      run.C.data(), c.ldc());
+  set_num_threads(before);
+  for (int64_t i = 0; i < c.M; ++i) {
+    for (int64_t j = 0; j < c.N; ++j) {
+      double s = 0, size = 0;
+      for (int64_t k = 0; k < c.K; ++k) {
+        const double t = double(c.a(A, i, k)) * c.b(B, k, j);
+        s += t, size += std::abs(t);
+      }
+      const auto ij = static_cast<std::size_t>(i * c.ldc() + j);
+      const double old = c.beta == 0.0f ? 0.0 : double(c.beta) * C0[ij];
+      const double want = double(c.alpha) * s + old;
+      const double err = std::abs(run.C[ij] - want) / (std::abs(c.alpha) * size + std::abs(old) + 1);
+      run.worst = std::max(run.worst, std::isnan(err) ? INFINITY : err);
+    }
+    for (int64_t j = c.N; j < c.ldc(); ++j)
+      if (run.C[static_cast<std::size_t>(i * c.ldc() + j)] != 7.0f) run.worst = INFINITY;
+  }
+  return run;
+}
+
+bool same_bits(const std::vector<float>& x, const std::vector<float>& y) {
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), sizeof(float) * x.size()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("gemm float32: every transpose, edge sizes, alpha/beta, padded rows, against double") {
+  // Sizes around the micro-tile (8 or 6 rows × 48 or 16 columns), the depth block (at most
+  // 384, cut into equal multiples of 8) and the 8×8 transposes of the packing.
+  const int64_t Ms[] = {1, 5, 8, 9, 17, 50};
+  const int64_t Ns[] = {1, 7, 16, 17, 47, 48, 49, 100};
+  const int64_t Ks[] = {1, 3, 8, 9, 385};
+  const float alphas[] = {1.0f, -0.75f}, betas[] = {0.0f, 1.0f, 0.5f};
+  int64_t runs = 0;
+  for (int t = 0; t < 4; ++t)
+    for (int64_t M : Ms)
+      for (int64_t N : Ns)
+        for (int64_t K : Ks) {
+          const int64_t pad = (M + N + K) % 3 == 0 ? 0 : 5;  // ld = width, or longer
+          const float alpha = alphas[(M + K) % 2], beta = betas[(N + K + t) % 3];
+          const SgemmCase c{t % 2 == 1, t / 2 == 1, M, N, K, pad, alpha, beta};
+          const SgemmRun r = run_sgemm(c, false, 1);
+          ++runs;
+          if (!(r.worst < 1e-6)) {
+            INFO("ta ", c.ta, " tb ", c.tb, " M ", M, " N ", N, " K ", K, " pad ", pad,
+                 " alpha ", alpha, " beta ", beta);
+            CHECK(r.worst < 1e-6);
+          }
+        }
+  CHECK(runs == 4 * 6 * 8 * 5);
+  // A few hundred on every side, several depth blocks and cache blocks; through gemm() on two
+  // threads. C = NaN with beta = 0 again, and the K = 0 case (C = beta · C).
+  const SgemmCase large[] = {{false, false, 300, 257, 800, 3, 1.0f, 0.0f},
+                             {true, false, 129, 1100, 385, 0, 2.0f, 1.0f},
+                             {false, true, 200, 301, 1000, 1, 1.0f, 0.25f},
+                             {true, true, 333, 96, 511, 16, -1.0f, 0.0f},
+                             {false, false, 37, 41, 0, 2, 1.0f, 0.5f},
+                             {true, true, 3, 4, 0, 0, 1.0f, 0.0f}};
+  for (const SgemmCase& c : large) {
+    INFO("ta ", c.ta, " tb ", c.tb, " M ", c.M, " N ", c.N, " K ", c.K);
+    CHECK(run_sgemm(c, true, 2).worst < 1e-6);
+  }
+}
+
+TEST_CASE("gemm float32: bitwise the same on 1, 2 and 3 threads, and as gemm_serial") {
+  // Shapes that gemm() shares out: by rows and by B panels, and with a split depth (small C,
+  // long K). Without a split depth sgemm's parallel product is also its serial one, bit for bit.
+  const SgemmCase cases[] = {{false, false, 64, 700, 96, 0, 1.0f, 0.0f, true},
+                             {true, false, 700, 64, 96, 1, 1.0f, 1.0f, true},
+                             {false, true, 96, 500, 777, 2, 0.5f, 0.0f, true},
+                             {true, true, 260, 260, 260, 0, 1.0f, 0.5f, true},
+                             {false, true, 16, 24, 8192, 0, 1.0f, 0.0f, true}};
+  for (const SgemmCase& c : cases) {
+    INFO("ta ", c.ta, " tb ", c.tb, " M ", c.M, " N ", c.N, " K ", c.K);
+    const auto split = backend::cpu::gemm_split(c.M, c.N, c.K);
+    CHECK(split.tiles * split.k_splits > 1);  // gemm() really shares it out
+    const SgemmRun one = run_sgemm(c, true, 1), two = run_sgemm(c, true, 2),
+                   three = run_sgemm(c, true, 3);
+    CHECK(same_bits(one.C, two.C));
+    CHECK(same_bits(one.C, three.C));
+    CHECK(one.worst < 1e-6);
+    if (backend::cpu::kSgemmAvailable && split.k_splits == 1)  // sgemm's promise, not Eigen's
+      CHECK(same_bits(run_sgemm(c, false, 1).C, two.C));
   }
 }
 

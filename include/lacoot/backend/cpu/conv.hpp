@@ -28,11 +28,12 @@
 // so neither do the results.
 //
 // Measured with tools/bench_ops_torch.py (2 Sapphire Rapids cores, batch 128, ResNet-18-CIFAR
-// shapes): the GEMMs run at 170-180 GFLOP/s per core, about 72% of the FMA peak (the limit of
-// Eigen 3.4's 48×4 AVX-512 kernel), and im2col, packing and scatter add 10-25%. Against
-// PyTorch 1.13 (oneDNN, up to 94% of peak) that is 0.55-0.8× on the 3×3 layers at 16 to 4
-// pixels, faster on the stem, the 2×2 layers and the 1×1 downsamples, and about 1.0× for
-// forward + backward summed over the network's layers.
+// shapes): the float32 GEMMs (sgemm.hpp) run at 185-205 GFLOP/s per core on these shapes,
+// 80-85% of the FMA peak, and im2col, packing and scatter bring the 3×3 layers to 240-270
+// GFLOP/s forward + backward on the two cores. Against PyTorch 1.13 (oneDNN, up to 87% of
+// peak) that is 0.7-0.95× on the 3×3 layers at 16 to 4 pixels (the 4×4 layer, 256 channels,
+// is the slowest), faster on the stem, the 2×2 layers and the 1×1 downsamples. With Eigen
+// 3.4's kernel (63-68% of peak) these layers ran at 0.55-0.8×.
 #pragma once
 
 #include <algorithm>
@@ -53,7 +54,10 @@ struct ConvTuning {
   int64_t target_columns = 256;                   // aim for GEMMs at least this wide
   int64_t task_buffer_bytes = int64_t{8} << 20;   // column buffer per task
   int64_t min_parallel_tasks = 2;                 // fewer tasks: split each one over threads
-  int64_t weight_slot_bytes = int64_t{1} << 20;   // weight gradients up to this size use slots
+  // Weight gradients up to this size use slots (each extra slot holds a copy of dw). 4 MiB
+  // sends ResNet-18's layer3 (1.2 and 2.4 MB weights) to slots: their weight gradients took
+  // 4.9 and 9.1 ms there against 5.8 and 9.7 ms chunked (2 threads, batch 128, sgemm.hpp).
+  int64_t weight_slot_bytes = int64_t{4} << 20;
   int64_t weight_slots = 8;                       // ... this many (a power of two: even shares)
   int64_t chunk_buffer_bytes = int64_t{16} << 20; // columns per chunk, larger weight gradients
 };
@@ -77,6 +81,16 @@ class Scratch {
   Tensor storage_;
 };
 
+// This thread's two scratch buffers (columns, and an output or gradient in column layout),
+// kept from one call to the next: they are megabytes, and when they were allocated for every
+// call the page faults of their first touch showed in profiles of a forward pass (a few %).
+// They hold at most task_buffer_bytes or chunk_buffer_bytes each, per thread, until it exits.
+template <class T>
+Scratch<T>& thread_scratch(int which) {
+  thread_local Scratch<T> buffers[2];
+  return buffers[which];
+}
+
 // Images per task: enough columns for an efficient product, within the task's buffer.
 inline int64_t images_per_task(const ConvShape& s, int64_t elem_bytes) {
   const int64_t P = std::max<int64_t>(s.P(), 1);
@@ -93,7 +107,8 @@ template <class T, class Task>
 void for_each_task(int64_t N, int64_t per, Task&& task) {
   const int64_t tasks = (N + per - 1) / per;
   auto run = [&](int64_t t0, int64_t t1, bool parallel) {
-    Scratch<T> cols_buf, aux_buf;
+    Scratch<T>& cols_buf = thread_scratch<T>(0);
+    Scratch<T>& aux_buf = thread_scratch<T>(1);
     for (int64_t t = t0; t < t1; ++t)
       task(t * per, std::min(per, N - t * per), parallel, cols_buf, aux_buf);
   };
@@ -228,7 +243,8 @@ void conv2d_backward_weight(const T* dout, const T* x, const ConvShape& s, T* dw
     const int64_t slots = std::min(tasks, std::max<int64_t>(1, tuning.weight_slots));
     std::vector<T> partial(static_cast<std::size_t>(std::max<int64_t>(slots - 1, 0) * O * Kg));
     parallel_for(slots, 1, [&](int64_t k0, int64_t k1) {
-      detail::Scratch<T> cols_buf, g_buf;
+      detail::Scratch<T>& cols_buf = detail::thread_scratch<T>(0);
+      detail::Scratch<T>& g_buf = detail::thread_scratch<T>(1);
       for (int64_t k = k0; k < k1; ++k) {
         T* target = k == 0 ? dw : partial.data() + (k - 1) * O * Kg;
         const int64_t first = tasks * k / slots, last = tasks * (k + 1) / slots;
@@ -247,7 +263,8 @@ void conv2d_backward_weight(const T* dout, const T* x, const ConvShape& s, T* dw
   }
   const int64_t per = std::clamp<int64_t>(
       tuning.chunk_buffer_bytes / std::max<int64_t>(1, s.rows() * P * int64_t(sizeof(T))), 1, s.N);
-  detail::Scratch<T> cols_buf, g_buf;
+  detail::Scratch<T>& cols_buf = detail::thread_scratch<T>(0);
+  detail::Scratch<T>& g_buf = detail::thread_scratch<T>(1);
   for (int64_t n0 = 0; n0 < s.N; n0 += per)
     add_images(n0, std::min(per, s.N - n0), T(n0 == 0 ? 0 : 1), dw, cols_buf, g_buf, true);
 }

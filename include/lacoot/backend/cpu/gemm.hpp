@@ -5,25 +5,30 @@
 //     C = alpha · op(A) · op(B) + beta · C,   op(X) = X or Xᵀ,
 // on row-major matrices given by pointer and leading dimension (the distance in elements
 // between two rows), as cblas_sgemm(CblasRowMajor, ...) does: C is M×N, op(A) is M×K, op(B)
-// is K×N. A transposed operand is read in place: no copy is made. Also gemm_batched, for
-// matmul's batches.
-// Needs: Eigen 3.4 (Eigen/Core), core/parallel.hpp. This is the only lacoot header that
-// includes Eigen; every matmul, linear and conv2d ends here.
+// is K×N. A transposed operand is read where it lies: the caller makes no transposed copy.
+// Also gemm_batched, for matmul's batches.
+// Needs: sgemm.hpp (lacoot's packed float32 GEMM, used when the build targets AVX2 + FMA or
+// AVX-512), Eigen 3.4 (Eigen/Core: float64, and float32 on other machines), core/parallel.hpp.
+// This is the only lacoot header that includes Eigen; every matmul, linear and conv2d ends here.
 // Leaves out: complex numbers and integer GEMM.
+//
+// float32 goes to sgemm.hpp: on 2 Sapphire Rapids cores Eigen 3.4's 48×4 AVX-512 kernel reached
+// about 63-68% of the FMA peak on 2048³, lacoot's 8×48 kernel reaches 72-74% there (350 of
+// 480 GFLOP/s) and 80-85% on one core for conv2d's products (tools/bench_ops.cpp). float64
+// stays with Eigen, as does float32 on a build without AVX2 + FMA.
 //
 // Why not let Eigen start its own threads: Eigen's parallel GEMM picks its cache blocking
 // (the depth kc of the panels it multiplies) from the thread count, so the rounding of C, and
 // thus a training run, would change with OMP_NUM_THREADS. lacoot promises results that do not
 // depend on the thread count (core/parallel.hpp), so here Eigen always runs on one thread and
 // gemm() splits C into tiles whose shape depends only on M, N and K; each tile is one
-// single-threaded Eigen product and the tiles run in parallel. Measured on 2 Sapphire Rapids
-// cores this is as fast as Eigen's own threading (2048³: 359 against 352 GFLOP/s; about 68%
-// of the cores' FMA peak, see tools/bench_ops.cpp) and faster on the thin products of conv2d
-// (64 × 32768 × 576: 240 against 100 GFLOP/s).
+// single-threaded Eigen product and the tiles run in parallel. sgemm's own threading keeps the
+// same promise (see sgemm.hpp): its depth blocks depend on K only.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 // Eigen 3.4 with GCC 12 and AVX-512 trips -Wunused-variable and, through GCC's own
@@ -37,6 +42,7 @@
 #pragma GCC diagnostic pop
 
 #include "../../core/parallel.hpp"
+#include "sgemm.hpp"
 
 namespace lacoot::backend::cpu {
 namespace detail {
@@ -89,6 +95,12 @@ template <class T>
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+#if defined(__AVX2__) && defined(__FMA__)  // sgemm.hpp exists only then (kSgemmAvailable)
+  if constexpr (std::is_same_v<T, float>) {
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false);
+    return;
+  }
+#endif
   detail::keep_eigen_single_threaded();
   if (K == 0) {  // an empty sum: C = beta · C
     for (int64_t i = 0; i < M; ++i)
@@ -140,6 +152,20 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   const GemmSplit split = gemm_split(M, N, K);
+  // sgemm shares out its MR×NR tiles of C itself, packing each operand once for all threads.
+  // Only a C of fewer than kGemmTasks such tiles (a weight gradient: C is [out, in], K runs
+  // over the batch) takes the split sum over K below.
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t tiles = ((M + detail::kSgemmMR - 1) / detail::kSgemmMR) *
+                          ((N + detail::kSgemmNR - 1) / detail::kSgemmNR);
+    if (split.k_splits == 1 || tiles >= kGemmTasks) {
+      sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+            M * N * K >= kGemmSerialWork);
+      return;
+    }
+  }
+#endif
   if (split.tiles * split.k_splits == 1) {
     gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;

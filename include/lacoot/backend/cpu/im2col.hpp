@@ -3,7 +3,8 @@
 // Holds: ConvShape (every size of one conv2d call), conv_output_size, Tap (where one kernel tap
 // reads) and Im2col, which copies receptive fields into columns (im2col) and adds columns back
 // onto an input gradient (col2im).
-// Needs: core/parallel.hpp.
+// Needs: core/parallel.hpp; AVX-512F, where the build targets it, for the float32 paths that
+// keep a small plane or row in one register (below).
 // Leaves out: the products themselves (conv.hpp) and direct depthwise loops (depthwise.hpp).
 //
 // im2col (Chellapilla, Puri, Simard, "High performance convolutional neural networks for
@@ -16,9 +17,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/parallel.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace lacoot::backend::cpu {
 
@@ -95,12 +101,23 @@ inline std::vector<Tap> conv_taps(const ConvShape& s) {
 // The table is used up to 16 output positions, and up to 64 when the taps are not single
 // copies (measured for 64 channels, 128 images: 3×3 stride 2, 16×16 -> 8×8 takes 2.1 ms by
 // table, 2.8 ms row by row; 3×3 stride 1 at 8×8, 1.8 ms by copies, 4.4 ms by table).
+// With AVX-512 the small planes skip the table's one-value-at-a-time loop. A plane of at most
+// 16 values (4×4, 2×2) fits one register: each tap is then one permutation of it (vpermps,
+// padding lanes zeroed), and col2im the inverse permutation, masked to the inputs the tap
+// reads. Otherwise, with rows of at most 16 values (the stride-2 layers: 16×16 -> 8×8, 8×8 ->
+// 4×4), each output row of a tap is one permutation of an input row. Measured on one core,
+// 16 images at a time: 256 channels of 4×4, im2col 0.50 -> 0.13 ms and col2im 0.43 -> 0.09 ms;
+// 64 channels, 16×16 -> 8×8 (4 images), im2col 0.064 -> 0.028 ms, col2im 0.093 -> 0.042 ms.
 class Im2col {
  public:
   explicit Im2col(const ConvShape& s)
       : s_(s),
         small_(s.P() <= 16 || (!same_width(s) && s.P() <= 64)),
         taps_(conv_taps(s)) {
+#if defined(__AVX512F__)
+    in_register_ = s.P() <= 16 && s.H * s.W <= 16;
+    rows_in_register_ = !in_register_ && small_ && s.W <= 16 && s.Wo <= 16;
+#endif
     for (const Tap& t : taps_) {
       edges_.emplace_back();
       for (int64_t j = 0; j < s.Wo; ++j)
@@ -112,6 +129,10 @@ class Im2col {
           source_.push_back(inside ? (oh * s.sh + t.ih0) * s.W + ow * s.sw + t.iw0 : -1);
         }
     }
+#if defined(__AVX512F__)
+    if (in_register_) register_taps_ = register_taps(source_, s.kh * s.kw, s.P());
+    if (rows_in_register_) register_taps_ = row_taps(taps_, s);
+#endif
   }
 
   // cols [C·kh·kw, m·P] (leading dimension m·P; image n at column n·P) for the m images at
@@ -121,6 +142,14 @@ class Im2col {
     const int64_t P = s_.P(), ld = m * P, kk = s_.kh * s_.kw, HW = s_.H * s_.W;
     auto run = [&](int64_t q0, int64_t q1) {
       for (int64_t q = q0; q < q1; ++q) {
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>)
+          if (in_register_ || rows_in_register_) {  // q = channel c, all images
+            if (in_register_) register_columns(x, m, q, cols);
+            else register_row_columns(x, m, q, cols);
+            continue;
+          }
+#endif
         if (small_) {  // q = channel c, all images
           for (int64_t tap = 0; tap < kk; ++tap) {
             const int64_t* src = source_.data() + tap * P;
@@ -151,6 +180,14 @@ class Im2col {
     const int64_t P = s_.P(), ld = m * P, kk = s_.kh * s_.kw, HW = s_.H * s_.W;
     auto run = [&](int64_t q0, int64_t q1) {
       for (int64_t q = q0; q < q1; ++q) {
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>)
+          if (in_register_ || rows_in_register_) {  // q = channel c, all images
+            if (in_register_) register_add_back(cols, m, q, dx);
+            else register_row_add_back(cols, m, q, dx);
+            continue;
+          }
+#endif
         if (small_) {  // q = channel c, all images
           for (int64_t tap = 0; tap < kk; ++tap) {
             const int64_t* src = source_.data() + tap * P;
@@ -240,6 +277,121 @@ class Im2col {
       }
     }
   }
+
+#if defined(__AVX512F__)
+  // Planes in one register (in_register_): tap t's row for image n is the plane x[n, c]
+  // permuted by the table's offsets, lanes reading padding (offset −1) or past P zeroed.
+  void register_columns(const float* x, int64_t m, int64_t c, float* cols) const {
+    const int64_t P = s_.P(), ld = m * P, kk = s_.kh * s_.kw, HW = s_.H * s_.W;
+    const auto plane_mask = static_cast<__mmask16>((1u << HW) - 1u);
+    const auto out_mask = static_cast<__mmask16>((1u << P) - 1u);
+    for (int64_t n = 0; n < m; ++n) {
+      const __m512 plane = _mm512_maskz_loadu_ps(plane_mask, x + (n * s_.C + c) * HW);
+      for (int64_t tap = 0; tap < kk; ++tap) {
+        const RegisterTap& r = register_taps_[static_cast<std::size_t>(tap)];
+        const __m512 row = _mm512_maskz_permutexvar_ps(r.read, r.index, plane);
+        _mm512_mask_storeu_ps(cols + (c * kk + tap) * ld + n * P, out_mask, row);
+      }
+    }
+  }
+
+  // The adjoint, plane by plane: input i of tap t receives row entry inverse[i], for the
+  // inputs the tap reads (mask `written`); the taps are added in order, then onto dx (zeroed).
+  void register_add_back(const float* cols, int64_t m, int64_t c, float* dx) const {
+    const int64_t P = s_.P(), ld = m * P, kk = s_.kh * s_.kw, HW = s_.H * s_.W;
+    const auto plane_mask = static_cast<__mmask16>((1u << HW) - 1u);
+    const auto out_mask = static_cast<__mmask16>((1u << P) - 1u);
+    for (int64_t n = 0; n < m; ++n) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t tap = 0; tap < kk; ++tap) {
+        const RegisterTap& r = register_taps_[static_cast<std::size_t>(tap)];
+        const __m512 row = _mm512_maskz_loadu_ps(out_mask, cols + (c * kk + tap) * ld + n * P);
+        acc = _mm512_mask_add_ps(acc, r.written, acc,
+                                 _mm512_maskz_permutexvar_ps(r.written, r.inverse, row));
+      }
+      float* dx_c = dx + (n * s_.C + c) * HW;
+      _mm512_mask_storeu_ps(dx_c, plane_mask,
+                            _mm512_add_ps(_mm512_maskz_loadu_ps(plane_mask, dx_c), acc));
+    }
+  }
+
+  // Rows in one register (rows_in_register_): output row oh of tap t is input row
+  // oh·sh + ih0 permuted (lane ow reads ow·sw + iw0), or zeros where that row is padding.
+  void register_row_columns(const float* x, int64_t m, int64_t c, float* cols) const {
+    const int64_t P = s_.P(), ld = m * P, kk = s_.kh * s_.kw, HW = s_.H * s_.W, Wo = s_.Wo;
+    const auto in_mask = static_cast<__mmask16>((1u << s_.W) - 1u);
+    const auto out_mask = static_cast<__mmask16>((1u << Wo) - 1u);
+    for (int64_t n = 0; n < m; ++n) {
+      const float* x_c = x + (n * s_.C + c) * HW;
+      for (int64_t tap = 0; tap < kk; ++tap) {
+        const Tap& t = taps_[static_cast<std::size_t>(tap)];
+        const RegisterTap& r = register_taps_[static_cast<std::size_t>(tap)];
+        float* row = cols + (c * kk + tap) * ld + n * P;
+        for (int64_t oh = 0; oh < s_.Ho; ++oh) {
+          __m512 v = _mm512_setzero_ps();
+          if (oh >= t.top && oh < t.bottom)
+            v = _mm512_maskz_permutexvar_ps(
+                r.read, r.index, _mm512_maskz_loadu_ps(in_mask, x_c + (oh * s_.sh + t.ih0) * s_.W));
+          _mm512_mask_storeu_ps(row + oh * Wo, out_mask, v);
+        }
+      }
+    }
+  }
+
+  // The adjoint, row by row and tap by tap (the order of additions of the table path).
+  void register_row_add_back(const float* cols, int64_t m, int64_t c, float* dx) const {
+    const int64_t P = s_.P(), ld = m * P, kk = s_.kh * s_.kw, HW = s_.H * s_.W, Wo = s_.Wo;
+    const auto in_mask = static_cast<__mmask16>((1u << s_.W) - 1u);
+    const auto out_mask = static_cast<__mmask16>((1u << Wo) - 1u);
+    for (int64_t n = 0; n < m; ++n) {
+      float* dx_c = dx + (n * s_.C + c) * HW;
+      for (int64_t tap = 0; tap < kk; ++tap) {
+        const Tap& t = taps_[static_cast<std::size_t>(tap)];
+        const RegisterTap& r = register_taps_[static_cast<std::size_t>(tap)];
+        const float* row = cols + (c * kk + tap) * ld + n * P;
+        for (int64_t oh = t.top; oh < t.bottom; ++oh) {
+          float* d = dx_c + (oh * s_.sh + t.ih0) * s_.W;
+          const __m512 add = _mm512_maskz_permutexvar_ps(
+              r.written, r.inverse, _mm512_maskz_loadu_ps(out_mask, row + oh * Wo));
+          const __m512 old = _mm512_maskz_loadu_ps(in_mask, d);
+          _mm512_mask_storeu_ps(d, in_mask, _mm512_mask_add_ps(old, r.written, old, add));
+        }
+      }
+    }
+  }
+
+  struct RegisterTap {
+    __m512i index, inverse;  // row lane p reads plane[index[p]]; plane i gets row[inverse[i]]
+    __mmask16 read, written;  // lanes p that read the plane; plane entries i that are read
+  };
+  static std::vector<RegisterTap> register_taps(const std::vector<int64_t>& source, int64_t taps,
+                                                int64_t P) {
+    std::vector<RegisterTap> out;
+    for (int64_t t = 0; t < taps; ++t) {
+      alignas(64) int32_t index[16] = {}, inverse[16] = {};
+      unsigned read = 0, written = 0;
+      for (int64_t p = 0; p < P; ++p) {
+        const int64_t i = source[static_cast<std::size_t>(t * P + p)];
+        if (i < 0) continue;
+        index[p] = static_cast<int32_t>(i), read |= 1u << p;
+        inverse[i] = static_cast<int32_t>(p), written |= 1u << i;
+      }
+      out.push_back({_mm512_load_si512(index), _mm512_load_si512(inverse),
+                     static_cast<__mmask16>(read), static_cast<__mmask16>(written)});
+    }
+    return out;
+  }
+  // The row version of the same tables: lane ow of an output row reads ow·sw + iw0.
+  static std::vector<RegisterTap> row_taps(const std::vector<Tap>& taps, const ConvShape& s) {
+    std::vector<int64_t> source;
+    for (const Tap& t : taps)
+      for (int64_t ow = 0; ow < s.Wo; ++ow)
+        source.push_back(ow >= t.lo && ow < t.hi ? ow * s.sw + t.iw0 : -1);
+    return register_taps(source, static_cast<int64_t>(taps.size()), s.Wo);
+  }
+  bool in_register_ = false, rows_in_register_ = false;
+  std::vector<RegisterTap> register_taps_;
+#endif
 
   ConvShape s_;
   bool small_;
