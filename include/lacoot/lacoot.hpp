@@ -37,6 +37,7 @@
 
 // autograd — recording ops and running them backwards
 #include "autograd/grad_mode.hpp"  // defines: NoGradGuard
+#include "autograd/scope.hpp"      // defines: ScopeGuard, current_scope (the module an op was recorded in)
 #include "autograd/node.hpp"       // defines: Node, record (the backward contract)
 #include "autograd/engine.hpp"     // defines: backward, Tensor::backward
 #include "autograd/gradcheck.hpp"  // defines: gradcheck (finite differences in float64)
@@ -75,6 +76,13 @@
 #include "models/mobilenet_v2.hpp"  // defines: models::mobilenet_v2, mobilenet_v2_cifar, InvertedResidual
 #include "models/vgg.hpp"           // defines: models::vgg16, vgg16_bn
 #include "models/zoo.hpp"           // defines: models::make_model, model_names (the command-line names)
+
+// graph — a traced model as plain data: MACs, parameters, critical path length, the collapse transform
+#include "graph/graph.hpp"     // defines: graph::Graph, graph::Op, graph::kInput, graph::in_scope
+#include "graph/trace.hpp"     // defines: graph::trace (one eval forward on a batch of 1, ops with their module scope)
+#include "graph/analysis.hpp"  // defines: graph::macs, params, cpl, layers, LayerRow (the paper's MACs convention)
+#include "graph/collapse.hpp"  // defines: graph::collapse (remove a block's subgraph, rewire to its input), collapse_model
+#include "graph/profile.hpp"   // defines: graph::Profile, profile, to_json, to_text
 
 // optim — optimisers, learning-rate schedules, gradient clipping
 #include "optim/optimizer.hpp"     // defines: optim::Optimizer, ParamGroup, StateDict (param groups, zero_grad, state_dict)

@@ -2,7 +2,7 @@
 //
 // Holds: Node, Edge, BackwardFn and record(), which every op calls right after computing its
 // output, with the closure that sends the gradient back.
-// Needs: core/tensor.hpp, grad_mode.hpp.
+// Needs: core/tensor.hpp, grad_mode.hpp, scope.hpp (the module whose forward is running).
 //
 // The backward contract (every op in ops/ follows it):
 //   backward(grad_output, needs_grad) receives dL/d(output), with the output's shape, and
@@ -23,6 +23,7 @@
 
 #include "../core/tensor.hpp"
 #include "grad_mode.hpp"
+#include "scope.hpp"
 
 namespace lacoot::autograd {
 
@@ -41,6 +42,10 @@ struct Node {
   std::vector<Edge> edges;        // one per recorded input (empty where no grad is needed)
   std::vector<bool> needs_grad;   // needs_grad[i]: input i leads to a tensor requiring grad
   BackwardFn backward;            // null once the graph has been released
+  // The innermost module whose forward recorded this op (autograd/scope.hpp), an opaque
+  // address: graph::trace maps it to a dotted path. Backward never reads it. Each edge's
+  // shape is the shape of the tensor it came from, so a traced graph needs no other field.
+  const void* scope = nullptr;
 };
 
 // Records that `out` was made by op `name` from `inputs`. Does nothing under NoGradGuard or
@@ -64,6 +69,7 @@ inline void record(Tensor& out, const char* name, const std::vector<Tensor>& inp
   }
   if (!any) return;
   node->name = name;
+  node->scope = current_scope();  // one thread-local read: what module made this op
   node->backward = std::move(backward);
   out.impl().requires_grad = true;
   out.impl().grad_fn = std::move(node);

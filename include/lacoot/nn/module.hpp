@@ -3,7 +3,7 @@
 // Holds: Module (registration, recursive named_parameters / named_buffers / named_modules with
 // PyTorch's dotted names, train / eval, zero_grad, state_dict / load_state_dict, forward hooks,
 // the removable-block mark), ModulePtr, StateDict and LoadResult.
-// Needs: core/ (Tensor), autograd/grad_mode.hpp.
+// Needs: core/ (Tensor), autograd/grad_mode.hpp, autograd/scope.hpp.
 // Leaves out: layers (nn/linear.hpp, nn/conv.hpp, ...), devices other than the CPU (to(device)
 // arrives with the GPU backend) and serialisation to disk (io/ writes a StateDict).
 //
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../autograd/grad_mode.hpp"
+#include "../autograd/scope.hpp"
 #include "../core/tensor.hpp"
 
 namespace lacoot::nn {
@@ -54,8 +55,15 @@ class Module {
   // that forward hooks run.
   virtual Tensor forward(const Tensor& input) = 0;
 
+  // Runs forward, then the hooks. The ops forward records carry this module as their scope
+  // (autograd/scope.hpp; graph/trace.hpp names them "layer1.0.conv1"). Hooks run after the
+  // scope closes, in the caller's scope: they observe the module, they are not part of it.
   Tensor operator()(const Tensor& input) {
-    Tensor output = forward(input);
+    Tensor output;
+    {
+      autograd::ScopeGuard scope(this);
+      output = forward(input);
+    }
     for (auto& [id, hook] : hooks_) hook(*this, input, output);
     return output;
   }

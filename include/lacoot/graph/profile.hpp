@@ -1,0 +1,148 @@
+// lacoot/graph/profile.hpp — a model's cost in one call: MACs, parameters, CPL, layers.
+//
+// Holds: Profile, profile(graph), profile(model, sample_shape, remove), to_json(profile),
+// to_text(profile), and the number formats they use (with_commas, human).
+// Needs: graph/trace.hpp, analysis.hpp, collapse.hpp.
+// Leaves out: latency, and the command line (tools/profile_command.hpp prints these for
+// `lacoot profile`, DESIGN.md's contract).
+//
+// profile(model, {3, 32, 32}, {"layer4.1"}) traces the model, collapses the graph (the model is
+// not modified: the transform works on the graph, graph/collapse.hpp) and measures the result
+// with graph/analysis.hpp's conventions, for one image. The JSON is one object,
+//   {"macs": 121312266, "params": 6453322, "cpl": 16, "removable": ["layer1.1", ...],
+//    "layers": [{"scope": "conv1", "op": "conv2d", "shape": [64, 32, 32], "macs": 1769472,
+//                "params": 1728}, ...]}
+// written by hand: io/json.hpp comes after graph/ in the reading order (STYLE.md).
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "analysis.hpp"
+#include "collapse.hpp"
+#include "trace.hpp"
+
+namespace lacoot::graph {
+
+struct Profile {
+  int64_t macs = 0;    // conv2d + linear multiply-accumulates for one image, bias included
+  int64_t params = 0;  // parameters the (collapsed) graph reads
+  int64_t cpl = 0;     // critical path length in conv2d / linear layers
+  std::vector<std::string> removable;  // the blocks still removable, in the model's order
+  std::vector<LayerRow> layers;        // the per-layer table, forward order
+};
+
+inline Profile profile(const Graph& g) { return {macs(g), params(g), cpl(g), g.blocks, layers(g)}; }
+
+// Traces `model` on one sample of `sample_shape` (C, H, W for images; no batch dim), removes
+// the `remove` blocks from the graph, and measures what is left. The model is left unchanged.
+inline Profile profile(nn::Module& model, const Shape& sample_shape, const std::vector<std::string>& remove = {}) {
+  return profile(collapse(trace(model, sample_shape), remove));
+}
+
+// 140186634 → "140,186,634".
+inline std::string with_commas(int64_t v) {
+  std::string digits = std::to_string(v < 0 ? -v : v), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+// 140186634 → "140.19 M", 1814074344 → "1.81 G": the paper's way of quoting MACs (METHOD.md §6).
+inline std::string human(int64_t v) {
+  const char* units[] = {"", " K", " M", " G", " T"};
+  double x = static_cast<double>(v);
+  int u = 0;
+  while (x >= 1000.0 && u < 4) x /= 1000.0, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.2f%s", x, units[u]);
+  return buf;
+}
+
+}  // namespace lacoot::graph
+
+namespace lacoot::detail {
+
+// JSON and table formatting for to_json / to_text.
+inline std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+inline std::string json_shape(const Shape& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+// "64x32x32"
+inline std::string shape_x(const Shape& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += 'x';
+    out += std::to_string(s[i]);
+  }
+  return out.empty() ? "scalar" : out;
+}
+
+}  // namespace lacoot::detail
+
+namespace lacoot::graph {
+
+// One JSON object with the keys macs, params, cpl, removable and layers (one line per layer).
+inline std::string to_json(const Profile& p) {
+  std::string s = "{\"macs\": " + std::to_string(p.macs) + ", \"params\": " + std::to_string(p.params) +
+                  ", \"cpl\": " + std::to_string(p.cpl) + ", \"removable\": [";
+  for (std::size_t i = 0; i < p.removable.size(); ++i) {
+    if (i) s += ", ";
+    s += lacoot::detail::json_string(p.removable[i]);
+  }
+  s += "], \"layers\": [";
+  for (std::size_t i = 0; i < p.layers.size(); ++i) {
+    const LayerRow& r = p.layers[i];
+    if (i) s += ',';
+    s += "\n  {\"scope\": " + lacoot::detail::json_string(r.scope) + ", \"op\": " +
+         lacoot::detail::json_string(r.op) + ", \"shape\": " + lacoot::detail::json_shape(r.shape) + ", \"macs\": " +
+         std::to_string(r.macs) + ", \"params\": " + std::to_string(r.params) + "}";
+  }
+  return s + (p.layers.empty() ? "]}" : "\n]}");
+}
+
+// The summary (MACs, parameters, CPL, removable blocks), then the per-layer table.
+inline std::string to_text(const Profile& p) {
+  std::string s = "MACs        " + with_commas(p.macs) + " (" + human(p.macs) + ")\n" +
+                  "parameters  " + with_commas(p.params) + " (" + human(p.params) + ")\n" +
+                  "CPL         " + std::to_string(p.cpl) + " (conv2d / linear layers on the longest input-output path)\n" +
+                  "removable   " + std::to_string(p.removable.size()) + ":";
+  for (const std::string& b : p.removable) s += " " + b;
+  s += "\n\n";
+  std::size_t width = 5;  // "scope"
+  for (const LayerRow& r : p.layers) width = std::max(width, r.scope.size());
+  char line[512];
+  auto row = [&](const std::string& scope, const std::string& op, const std::string& shape, const std::string& m,
+                 const std::string& n) {
+    std::snprintf(line, sizeof line, "%-*s  %-12s %-16s %16s %14s\n", static_cast<int>(width),
+                  scope.empty() ? "(model)" : scope.c_str(), op.c_str(), shape.c_str(), m.c_str(), n.c_str());
+    s += line;
+  };
+  row("scope", "op", "output", "MACs", "params");
+  for (const LayerRow& r : p.layers) row(r.scope, r.op, lacoot::detail::shape_x(r.shape), with_commas(r.macs), with_commas(r.params));
+  return s;
+}
+
+}  // namespace lacoot::graph
