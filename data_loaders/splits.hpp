@@ -49,16 +49,19 @@ inline const std::vector<double> kImageNetMean{0.485, 0.456, 0.406}, kImageNetSt
 
 // Splits `all` into train and validation (the last `val_count` of a seeded permutation).
 inline void split_train_val(Splits& s, std::shared_ptr<const Dataset> all, int64_t val_count, uint64_t seed) {
-  LACOOT_CHECK(all->size() > val_count, "load_splits: the training set has ", all->size(), " samples, too few to "
-               "hold out ", val_count, " for validation");
+  LACOOT_CHECK(val_count > 0 && all->size() > val_count, "load_splits: cannot hold out ", val_count, " of the ",
+               all->size(), " training images for validation (HINT: the validation size takes 1 to ",
+               all->size() - 1, ")");
   auto parts = random_split(all, {all->size() - val_count, val_count}, seed);
   s.train = parts[0];
   s.val = parts[1];
 }
 }  // namespace detail_splits
 
-// The dataset named by `spec` (see above), its validation split drawn with `seed`.
-inline Splits load_splits(const std::string& spec, uint64_t seed = 0) {
+// The dataset named by `spec` (see above), its validation split drawn with `seed`; `val_size`
+// > 0 holds out that many training images instead of the dataset's default (tests and small
+// experiments).
+inline Splits load_splits(const std::string& spec, uint64_t seed = 0, int64_t val_size = 0) {
   using namespace detail_splits;
   const std::size_t colon = spec.find(':');
   const std::string kind = spec.substr(0, colon), path = colon == std::string::npos ? "" : spec.substr(colon + 1);
@@ -67,7 +70,7 @@ inline Splits load_splits(const std::string& spec, uint64_t seed = 0) {
     const std::string root = path.empty() ? "/usr/share/datasets/fashion-mnist" : path;
     auto train = std::make_shared<ImageDataset>(fashion_mnist(root, true));
     s.test = std::make_shared<ImageDataset>(fashion_mnist(root, false));
-    split_train_val(s, train, 10000, seed);
+    split_train_val(s, train, val_size > 0 ? val_size : 10000, seed);
     const Normalize norm{{0.2860}, {0.3530}};
     s.train_transform = Compose{Pad{2}, RandomCrop{32, 4}, RandomHorizontalFlip{0.5}, norm};
     s.eval_transform = Compose{Pad{2}, norm};
@@ -76,7 +79,7 @@ inline Splits load_splits(const std::string& spec, uint64_t seed = 0) {
   }
   LACOOT_CHECK(!path.empty(), "dataset \"", spec, "\": ", kind, " needs a path, as ", kind, ":/path/to/data");
   if (kind == "cifar10") {
-    split_train_val(s, std::make_shared<ImageDataset>(cifar10(path, true)), 5000, seed);
+    split_train_val(s, std::make_shared<ImageDataset>(cifar10(path, true)), val_size > 0 ? val_size : 5000, seed);
     s.test = std::make_shared<ImageDataset>(cifar10(path, false));
     const Normalize norm{kImageNetMean, kImageNetStd};
     s.train_transform = Compose{RandomHorizontalFlip{0.5}, RandomCrop{32, 4}, norm};
@@ -87,7 +90,7 @@ inline Splits load_splits(const std::string& spec, uint64_t seed = 0) {
   if (kind == "tiny-imagenet") {
     auto train = std::make_shared<ImageFolder>(tiny_imagenet(path, "train"));
     s.num_classes = static_cast<int64_t>(train->classes().size());
-    split_train_val(s, train, train->size() / 10, seed);
+    split_train_val(s, train, val_size > 0 ? val_size : train->size() / 10, seed);
     s.test = std::make_shared<ImageFolder>(tiny_imagenet(path, "val"));
     const Normalize norm{kImageNetMean, kImageNetStd};
     s.train_transform = Compose{RandomHorizontalFlip{0.5}, norm};
@@ -103,7 +106,7 @@ inline Splits load_splits(const std::string& spec, uint64_t seed = 0) {
     s.num_classes = static_cast<int64_t>(train->classes().size());
     LACOOT_CHECK(s.test->classes() == train->classes(), "imagefolder ", path, ": ", test_dir.string(),
                  " has other classes than ", (root / "train").string());
-    split_train_val(s, train, std::max<int64_t>(1, train->size() / 10), seed);
+    split_train_val(s, train, val_size > 0 ? val_size : std::max<int64_t>(1, train->size() / 10), seed);
     const Normalize norm{kImageNetMean, kImageNetStd};
     s.train_transform = Compose{RandomResizedCrop{224}, RandomHorizontalFlip{0.5}, ColorJitter{0.4, 0.4, 0.4, 0.4}, norm};
     s.eval_transform = Compose{Resize{{256}}, CenterCrop{224}, norm};

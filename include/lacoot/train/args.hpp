@@ -36,14 +36,14 @@ struct Args {
       if (key.rfind("--", 0) != 0) throw UsageError("unexpected argument \"" + key + "\" (options start with --)");
       key = key.substr(2);
       if (std::find(known.begin(), known.end(), key) == known.end())
-        throw UsageError("unknown option --" + key + " for this command (see lacoot --help)");
+        throw UsageError("unknown option --" + key + " for this command (see --help)");
       if (i + 1 >= argc) throw UsageError("option --" + key + " needs a value");
       values[key] = argv[++i];
     }
   }
   bool has(const std::string& k) const { return values.count(k) != 0; }
   std::string str(const std::string& k) const {
-    if (!has(k)) throw UsageError("missing required option --" + k + " (see lacoot --help)");
+    if (!has(k)) throw UsageError("missing required option --" + k + " (see --help)");
     return values.at(k);
   }
   std::string str(const std::string& k, const std::string& fallback) const { return has(k) ? values.at(k) : fallback; }

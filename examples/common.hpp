@@ -1,0 +1,91 @@
+// examples/common.hpp — what examples 3 to 6 share, so that each lesson shows only its recipe.
+//
+// Holds: cifar10_splits (the LaCoOT reference's CIFAR-10 data, its validation size a
+// parameter), Loaders (train / validation / test loaders over a data::Splits), print_model,
+// fit (example 2's epoch loop with a per-epoch schedule) and test_and_save.
+// Needs: data_loaders/splits.hpp, lacoot.hpp.
+// Leaves out: the recipes themselves (model, optimiser, schedule, epochs): each example states
+// its own, so that it reads like the paper's table.
+//
+// Read example 2 (examples/resnet18_fashion_mnist.cpp) first: fit is its step 4, stepping the
+// schedule once per epoch instead of once per iteration.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "data_loaders/splits.hpp"
+#include "lacoot/lacoot.hpp"
+
+namespace examples {
+
+using namespace lacoot;
+
+// CIFAR-10 as the reference prepares it (data_loaders/splits.hpp, specs/formats.md §4): the
+// 50,000 training images less `val_size` held out by a seeded random split (45,000 / 5,000 at
+// the paper's 5,000), flipped, shifted by a 32x32 crop of the image padded by 4, normalised with
+// ImageNet's mean and std (the reference's choice); validation and test images normalised only.
+inline data::Splits cifar10_splits(const std::string& path, int64_t val_size, uint64_t seed) {
+  LACOOT_CHECK(val_size > 0, "--val-size ", val_size, " must be positive (the paper holds out 5000)");
+  try {
+    return data::load_splits("cifar10:" + path, seed, val_size);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find("cannot hold out") == std::string::npos) throw;
+    throw Error(what + " (--val-size sets it; the paper holds out 5000)");
+  }
+}
+
+// The three loaders of a run: training shuffled and augmented, validation and test in order.
+// One worker thread each decodes and augments the next batches while the model trains.
+struct Loaders {
+  data::DataLoader train, val, test;
+  Loaders(const data::Splits& s, int64_t batch_size, int64_t eval_batch_size)
+      : train(s.train, {.batch_size = batch_size, .shuffle = true, .seed = 0, .num_workers = 1,
+                        .transform = s.train_transform}),
+        val(s.val, {.batch_size = eval_batch_size, .num_workers = 1, .transform = s.eval_transform}),
+        test(s.test, {.batch_size = eval_batch_size, .num_workers = 1, .transform = s.eval_transform}) {}
+};
+
+// "NAME: 11.17 M parameters, removable blocks: layer1.1 ...": what LaCoOT will work on.
+inline void print_model(const char* name, nn::Module& model) {
+  int64_t count = 0;
+  for (const Tensor& p : model.parameters()) count += p.numel();
+  std::printf("%s: %.2f M parameters, removable blocks:", name, static_cast<double>(count) / 1e6);
+  const auto blocks = nn::blocks(model);
+  for (auto& [path, block] : blocks) std::printf(" %s", path.c_str());
+  std::printf("%s\n", blocks.empty() ? " none marked" : "");
+}
+
+// `epochs` passes over the training set, each followed by a validation pass; `per_epoch` (null:
+// a constant lr) steps after each epoch, as PyTorch's MultiStepLR does in the reference. Stops
+// after `max_steps` training steps in all (0: no limit), for smoke tests and benchmarks.
+inline void fit(nn::Module& model, optim::Optimizer& optimizer, optim::LRScheduler* per_epoch, Loaders& loaders,
+                int64_t epochs, int64_t max_steps) {
+  int64_t steps = 0;
+  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+    const double lr = optimizer.lr(0);
+    train::StepHooks hooks{.max_steps = max_steps > 0 ? max_steps - steps : 0,
+                           .label = "epoch " + std::to_string(epoch) + "/" + std::to_string(epochs)};
+    train::EpochResult tr = train::train_epoch(model, optimizer, loaders.train, hooks);
+    train::EpochResult val = train::evaluate(model, loaders.val);
+    std::printf("epoch %lld: lr %g, train loss %.4f, train top-1 %.2f %%, validation top-1 %.2f %% (%.0f img/s)\n",
+                static_cast<long long>(epoch), lr, tr.loss, tr.top1, val.top1, tr.images_per_second());
+    if (per_epoch) per_epoch->step();
+    steps += tr.steps;
+    if (max_steps > 0 && steps >= max_steps) break;
+  }
+}
+
+// Tests once, at the end (never during training: the test set picks nothing), then saves the
+// weights with torchvision's names, which `lacoot run` and load_state_dict read back.
+inline void test_and_save(nn::Module& model, data::DataLoader& test, const std::string& out,
+                          const std::vector<std::pair<std::string, std::string>>& metadata) {
+  train::EpochResult r = train::evaluate(model, test);
+  std::printf("test top-1 %.2f %%, top-5 %.2f %% (%lld images)\n", r.top1, r.top5, static_cast<long long>(r.images));
+  save_safetensors(out, model.state_dict(), metadata);
+  std::printf("wrote %s\n", out.c_str());
+}
+
+}  // namespace examples
