@@ -176,3 +176,58 @@ TEST_CASE("lacoot maxswd: POT's max_sliced_wasserstein_distance given the same p
   CHECK(drawn.output.find("optimised direction") != std::string::npos);
   CHECK(run_lacoot("maxswd --x " + dir / "x.npy" + " --y " + dir / "p.npy").status == 1);  // d = 20 against 30
 }
+
+TEST_CASE("lacoot profile: the paper's MACs, dense and collapsed, as text and JSON") {
+  Result r = run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32 --json");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  Json j = parse_json(r.output);
+  CHECK(j.find("macs")->as_int64() == 140186634);
+  CHECK(j.find("params")->as_int64() == 11173962);
+  CHECK(j.find("cpl")->as_int64() == 18);
+  CHECK(j.find("removable")->size() == 4);
+  r = run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32 --json --remove layer1.1,layer2.1,layer3.1,layer4.1");
+  REQUIRE(r.status == 0);
+  CHECK(parse_json(r.output).find("macs")->as_int64() == 64689162);
+  CHECK(run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32").output.find("140") != std::string::npos);
+  r = run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32 --remove layer9.1");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("layer1.1") != std::string::npos);  // the error lists the removable blocks
+}
+
+TEST_CASE("lacoot collapse: Algorithm 1 on a briefly trained model writes the trajectory, plots and weights") {
+  TempDir dir;
+  Result t = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 64 --threads 2 "
+                        "--epochs 1 --max-steps 30 --lambda 1 --val-size 512 --out " + dir / "run");
+  INFO(t.output);
+  REQUIRE(t.status == 0);
+  Result r = run_lacoot("collapse --model resnet18-cifar --weights " + dir / "run/model.safetensors" +
+                        " --dataset fashion-mnist --val-size 512 --latency 0 --delta 100 --threads 2 --out " + dir / "col");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  Json j = parse_json(read_file(dir / "col/trajectory.json"));
+  const Json& steps = *j.find("steps");
+  REQUIRE(steps.size() == 5);  // dense, then the 4 blocks one by one
+  CHECK(j.find("chosen")->as_int64() == 4);  // δ = 100 points: every removal is within it
+  for (std::size_t s = 0; s < 5; ++s) {
+    // Width 8 is 1/8 of the channels: MACs differ from the full model's, but each removal of a
+    // stage's second block lowers them, and the CPL drops by 2 per block.
+    CAPTURE(s);
+    CHECK(steps.as_array()[s].find("removed")->size() == s);
+    CHECK(steps.as_array()[s].find("cpl")->as_double() == 18.0 - 2.0 * static_cast<double>(s));
+    if (s > 0) CHECK(steps.as_array()[s].find("macs")->as_double() < steps.as_array()[s - 1].find("macs")->as_double());
+  }
+  CHECK(read_file(dir / "col/trajectory.csv").rfind("step,removed,val_top1,test_top1,macs,params,cpl", 0) == 0);
+  CHECK(read_file(dir / "col/accuracy_vs_macs.svg").find("<polyline") != std::string::npos);
+  CHECK(fs::exists(dir / "col/accuracy_vs_blocks_removed.svg"));
+  // The collapsed weights: smaller, and `lacoot run` rebuilds the collapsed model from their metadata.
+  CHECK(fs::file_size(dir / "col/model.safetensors") < fs::file_size(dir / "run/model.safetensors"));
+  save_npy(dir / "x.npy", randn({3, 1, 32, 32}));
+  Result run = run_lacoot("run --model resnet18-cifar --weights " + dir / "col/model.safetensors" + " --input " +
+                          dir / "x.npy" + " --output " + dir / "y.npy");
+  INFO(run.output);
+  CHECK(run.status == 0);
+  CHECK(load_npy(dir / "y.npy").shape() == Shape{3, 10});
+  CHECK(run_lacoot("collapse --model resnet18-cifar --weights " + dir / "run/model.safetensors" +
+                   " --dataset fashion-mnist --method greedy --out " + dir / "bad").status == 1);
+}
