@@ -1,7 +1,9 @@
 // bench_train — one training step of ResNet-18-CIFAR in lacoot: throughput and peak memory.
 //
-//   bench_train [--threads 2] [--batch 128] [--steps 10] [--width 64] [--json]
+//   bench_train [--threads 2] [--batch 128] [--steps 10] [--width 64] [--lambda L] [--json]
 //
+// With --lambda L > 0 the step adds LaCoOT's regulariser (L · mean MaxSWD_2 over the four
+// removable blocks, 50 directions each): the ratio of the two runs is the regulariser's cost.
 // The step is the one `lacoot train` takes: forward (train-mode BN), cross-entropy, backward,
 // SGD with momentum 0.9 and weight decay 1e-4. Random inputs [batch, 3, 32, 32] and labels are
 // made once. One warm-up step, then --steps timed steps; images/s = batch · steps / seconds.
@@ -10,6 +12,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "lacoot/lacoot.hpp"
@@ -18,7 +21,7 @@
 using namespace lacoot;
 
 int main(int argc, char** argv) try {
-  train::Args args(argc, argv, 1, {"threads", "batch", "steps", "width"}, {"json"});
+  train::Args args(argc, argv, 1, {"threads", "batch", "steps", "width", "lambda"}, {"json"});
   set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t batch = args.integer("batch", 128), steps = args.integer("steps", 10);
   manual_seed(0);
@@ -28,8 +31,12 @@ int main(int argc, char** argv) try {
   Tensor y = Tensor::empty({batch}, kInt64);
   for (int64_t i = 0; i < batch; ++i) y.data<int64_t>()[i] = i % 10;
 
+  const double lambda = args.number("lambda", 0);
+  std::unique_ptr<method::MaxSWDRegulariser> reg;
+  if (lambda > 0) reg = std::make_unique<method::MaxSWDRegulariser>(*model, method::RegulariserOptions{.lambda = lambda});
   auto step = [&] {
     Tensor loss = cross_entropy((*model)(x), y);
+    if (reg) loss = loss + reg->penalty();
     sgd.zero_grad();
     loss.backward();
     sgd.step();
@@ -45,11 +52,12 @@ int main(int argc, char** argv) try {
   const double ips = static_cast<double>(batch * steps) / seconds, peak_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;
   if (args.has("json"))
     std::printf("{\"images_per_second\": %.3f, \"seconds_per_step\": %.5f, \"peak_rss_mb\": %.1f, \"loss\": %.5f, "
-                "\"threads\": %d, \"batch\": %lld}\n", ips, seconds / static_cast<double>(steps), peak_mb, loss,
-                get_num_threads(), static_cast<long long>(batch));
+                "\"threads\": %d, \"batch\": %lld, \"lambda\": %g}\n", ips, seconds / static_cast<double>(steps), peak_mb,
+                loss, get_num_threads(), static_cast<long long>(batch), lambda);
   else
-    std::printf("lacoot ResNet-18-CIFAR train step, batch %lld, %d threads: %.3f s/step, %.1f img/s, peak RSS %.0f MB\n",
-                static_cast<long long>(batch), get_num_threads(), seconds / static_cast<double>(steps), ips, peak_mb);
+    std::printf("lacoot ResNet-18-CIFAR train step, batch %lld, %d threads, lambda %g: %.3f s/step, %.1f img/s, "
+                "peak RSS %.0f MB\n", static_cast<long long>(batch), get_num_threads(), lambda,
+                seconds / static_cast<double>(steps), ips, peak_mb);
 } catch (const Error& e) {
   std::fprintf(stderr, "bench_train: %s\n", e.what());
   return 1;

@@ -493,6 +493,11 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::fputs(kUsage, stdout);  // every command's options are in the one usage text
+      return 0;
+    }
   try {
     if (command == "train")
       return train_command(Args(argc, argv, 2, {"model", "dataset", "out", "width", "epochs", "batch-size", "lr",
