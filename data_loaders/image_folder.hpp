@@ -146,12 +146,6 @@ inline std::vector<std::filesystem::path> walk_sorted(const std::filesystem::pat
   return out;
 }
 
-inline std::string join_file_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + names[i];
-  return out;
-}
-
 }  // namespace lacoot::detail
 
 namespace lacoot::data {
@@ -174,8 +168,8 @@ class ImageFolder : public Dataset {
       for (const auto& f : files) samples_.push_back({f, static_cast<int64_t>(c)});
     }
     LACOOT_CHECK(empty.empty(), "ImageFolder: found no valid file for the classes ",
-                 detail::join_file_names(empty), " in ", root.string(), ". Supported extensions are: ",
-                 detail::join_file_names(options.extensions), " (HINT: remove the empty folders or "
+                 detail::join(empty), " in ", root.string(), ". Supported extensions are: ",
+                 detail::join(options.extensions), " (HINT: remove the empty folders or "
                  "add their files' extension to ImageFolderOptions::extensions)");
   }
 

@@ -3,24 +3,29 @@
 //
 // Holds: profile_command(args), for tools/lacoot.cpp to call as
 //   profile_command(Args(argc, argv, 2, {"model", "input-shape", "remove", "num-classes", "width"}, {"json"}))
-// Needs: graph/profile.hpp (trace, collapse, the analyses), models/zoo.hpp, train/args.hpp.
+// Needs: graph/profile.hpp (trace, collapse, discovery, the analyses), models/zoo.hpp, train/args.hpp.
 // Leaves out: latency (measured by running the model, in `lacoot collapse`).
 //
 // The command line is DESIGN.md's contract:
 //   lacoot profile --model M --input-shape C,H,W [--remove a,b] [--json] [--num-classes N] [--width W]
 // prints MACs (conv and linear multiply-adds for one image, a bias counting one per output),
 // parameters and the critical path length (conv / linear layers on the longest input→output
-// path), then the removable blocks and a per-layer table; with --json, one JSON object with the
-// keys macs, params, cpl, removable (and layers) and nothing else on stdout. The model is built
+// path), then the removable blocks, the removable regions found in the graph whether marked or
+// not (graph/discover.hpp: residual modules such as layer1.0, shape-preserving ones such as
+// layer2.0.conv2, "*" where one is also a declared block) and a per-layer table; with --json, one
+// JSON object with the keys macs, params, cpl, removable (and layers, and discovered: objects
+// with path, kind, macs, cpl_saved, shape, entry, exit, declared) and nothing else on stdout.
+// --remove takes declared blocks and discovered modules alike. The model is built
 // freshly (weights do not change any of these figures). C of --input-shape is the model's number
 // of input channels; --num-classes defaults to 1000 for the ImageNet models (resnet18,
 // mobilenet_v2, vgg16, vgg16_bn) and to 10 for the -cifar ones, so that
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32                → 140,186,634 MACs
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32 --remove layer4.1 → 121,312,266
+//   lacoot profile --model resnet18-cifar --input-shape 3,32,32 --remove layer1.0 → 121,312,266 (not marked)
 //   lacoot profile --model resnet18 --input-shape 3,224,224                    → 1,814,074,344
 //   lacoot profile --model resnet18 --input-shape 3,64,64 --num-classes 200    → 148,148,424
 // (specs/architectures.md §1). A mistake on the command line is a train::UsageError (exit 2);
-// an unknown block is a lacoot::Error listing the removable ones (exit 1).
+// an unknown block is a lacoot::Error listing the declared and the discovered ones (exit 1).
 #pragma once
 
 #include <cstdio>

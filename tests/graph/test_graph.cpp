@@ -12,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -578,4 +579,350 @@ TEST_CASE("lacoot profile: text and JSON, defaults per model, and usage errors")
   CHECK_THROWS_WITH_AS(run_profile({"--model", "resnet18-cifar", "--input-shape", "3,32,32", "--remove", "layer9.1"}),
                        doctest::Contains("layer1.1, layer2.1, layer3.1, layer4.1"), Error);
   CHECK_THROWS_WITH_AS(run_profile({"--model", "resnet99", "--input-shape", "3,32,32"}), doctest::Contains("unknown model"), Error);
+}
+
+// ---- graph/discover.hpp: removable regions found in the graph, without marks ----
+
+namespace {
+
+// An unmarked user's model (no mark_block anywhere), a Sequential of
+//   "0" stem conv 1→4 (3x3, pad 1)             [N, 1, 6, 6] → [N, 4, 6, 6]   shape changes
+//   "1" y = x + conv2(relu(conv1(x))), 4→4 3x3   [N, 4, 6, 6] → same           residual
+//   "2" conv 4→8 (3x3, stride 2, pad 1)         → [N, 8, 3, 3]                shape changes
+//   "3" conv 8→8 (3x3, pad 1) → BN → ReLU       → same                        shape-preserving
+//   "4" flatten → linear 72→3                   → [N, 3]                      shape changes
+// MACs, a bias one per output: "0" 144·(9 + 1) = 1,440; "1.conv1" = "1.conv2" = 144·(36 + 1) =
+// 5,328, so "1" 10,656; "2" 72·(36 + 1) = 2,664; "3" 72·(72 + 1) = 5,256; "4" 3·(72 + 1) = 219;
+// total 20,235. Parameters: 40 + 2·148 + 296 + 584 + 16 (BN's weight and bias) + 219 = 1,451.
+// CPL 6 (0, 1.conv1, 1.conv2, 2, 3.0, 4.1); without "1" the longest path skips both of its convs
+// (CPL 4), without one of its convs or without "3" it is 5.
+struct UnmarkedResidual : nn::Module {
+  UnmarkedResidual() : nn::Module("UnmarkedResidual") {
+    conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dModuleOptions{.padding = 1}));
+    conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dModuleOptions{.padding = 1}));
+  }
+  // By name, not through the handles, so that an Identity put in a conv's place runs.
+  Tensor forward(const Tensor& x) override { return x + (*child("conv2"))(relu((*child("conv1"))(x))); }
+  std::shared_ptr<nn::Conv2d> conv1, conv2;
+};
+std::shared_ptr<nn::Sequential> unmarked_net() {
+  using nn::ModulePtr;
+  auto unit = std::make_shared<nn::Sequential>(std::initializer_list<ModulePtr>{
+      std::make_shared<nn::Conv2d>(8, 8, 3, nn::Conv2dModuleOptions{.padding = 1}), std::make_shared<nn::BatchNorm2d>(8),
+      std::make_shared<nn::ReLU>()});
+  auto head = std::make_shared<nn::Sequential>(
+      std::initializer_list<ModulePtr>{std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(72, 3)});
+  return std::make_shared<nn::Sequential>(std::initializer_list<ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dModuleOptions{.padding = 1}), std::make_shared<UnmarkedResidual>(),
+      std::make_shared<nn::Conv2d>(4, 8, 3, nn::Conv2dModuleOptions{.stride = 2, .padding = 1}), unit, head});
+}
+
+// The residual is written in the model's own forward: no module holds the addition.
+//   h = stem(x) [N, 4, 6, 6];  y = head(flatten(h + branch(h)))   (TinyNet's figures)
+struct InlineResidual : nn::Module {
+  InlineResidual() : nn::Module("InlineResidual") {
+    stem = register_module("stem", std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dModuleOptions{.padding = 1}));
+    branch = register_module("branch", std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dModuleOptions{.padding = 1}));
+    head = register_module("head", std::make_shared<nn::Linear>(144, 3));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = (*stem)(x);
+    return (*head)(flatten(h + (*branch)(h), 1));
+  }
+  std::shared_ptr<nn::Conv2d> stem, branch;
+  std::shared_ptr<nn::Linear> head;
+};
+
+// `model` with an Identity at `path`, put there by hand (not by the code under test).
+void put_identity(nn::Module& model, const std::string& path) {
+  const std::size_t dot = path.rfind('.');
+  nn::Module& parent = dot == std::string::npos ? model : *model.submodule(path.substr(0, dot));
+  parent.replace_child(dot == std::string::npos ? path : path.substr(dot + 1), std::make_shared<nn::Identity>());
+}
+
+// The id of the only op of `scope` named `name`.
+int op_id(const graph::Graph& g, const std::string& scope, const std::string& name) {
+  int found = -2;
+  for (std::size_t i = 0; i < g.ops.size(); ++i)
+    if (g.ops[i].scope == scope && g.ops[i].name == name) {
+      REQUIRE(found == -2);
+      found = static_cast<int>(i);
+    }
+  REQUIRE(found != -2);
+  return found;
+}
+
+Names region_paths(const std::vector<graph::Region>& regions) {
+  Names paths;
+  for (const auto& r : regions) paths.push_back(r.path);
+  return paths;
+}
+
+const graph::Region* find_region(const std::vector<graph::Region>& regions, const std::string& path) {
+  for (const auto& r : regions)
+    if (r.path == path) return &r;
+  return nullptr;
+}
+
+// What every discovered region must be, checked on the graph: one entry, one exit, equal shapes.
+void check_is_region(const graph::Graph& g, const graph::Region& r) {
+  CAPTURE(r.path);
+  REQUIRE(!r.ops.empty());
+  CHECK(std::is_sorted(r.ops.begin(), r.ops.end()));
+  CHECK(g.shape_of(r.entry) == r.shape);
+  CHECK(g.shape_of(r.exit) == r.shape);
+  CHECK(std::binary_search(r.ops.begin(), r.ops.end(), r.exit));
+  auto inside = [&](int id) { return id != graph::kInput && std::binary_search(r.ops.begin(), r.ops.end(), id); };
+  for (std::size_t i = 0; i < g.ops.size(); ++i)
+    for (int in : g.ops[i].inputs) {
+      if (inside(static_cast<int>(i)) && !inside(in)) CHECK(in == r.entry);
+      if (!inside(static_cast<int>(i)) && inside(in)) CHECK(in == r.exit);
+    }
+  if (!r.path.empty())
+    for (std::size_t i = 0; i < g.ops.size(); ++i) CHECK(inside(static_cast<int>(i)) == graph::in_scope(g.ops[i].scope, r.path));
+  int64_t m = 0;
+  for (int id : r.ops) m += graph::macs(g.ops[static_cast<std::size_t>(id)]);
+  CHECK(r.macs == m);
+}
+
+}  // namespace
+
+TEST_CASE("discover: an unmarked user model gives its residual module and shape-preserving modules, no others") {
+  auto model = unmarked_net();
+  const graph::Graph g = graph::trace(*model, {1, 6, 6});
+  REQUIRE(g.blocks.empty());
+  check_figures(g, 20235, 1451, 6);  // worked in unmarked_net's comment
+  const std::vector<graph::Region> found = graph::discover_removable(g);
+  // Not "0", "2", "4" (shape changes), "3.0" (the unit "3" holds it at the same MACs), "3.1" or
+  // "3.2" (BN and ReLU cost no MACs), "1"'s residual without a module (the module has it).
+  REQUIRE(region_paths(found) == Names{"1", "1.conv1", "1.conv2", "3"});
+  const int stem = op_id(g, "0", "conv2d"), add = op_id(g, "1", "add"), conv1 = op_id(g, "1.conv1", "conv2d");
+  const graph::Region& res = found[0];
+  CHECK(res.kind == "residual");
+  CHECK(res.entry == stem);
+  CHECK(res.exit == add);
+  CHECK(res.shape == Shape{1, 4, 6, 6});
+  CHECK(res.macs == 10656);
+  CHECK(res.cpl_saved == 2);
+  CHECK(found[1].kind == "shape-preserving");
+  CHECK(found[1].entry == stem);
+  CHECK(found[1].exit == conv1);
+  CHECK(found[1].macs == 5328);
+  CHECK(found[2].macs == 5328);
+  CHECK(found[3].kind == "shape-preserving");
+  CHECK(found[3].entry == op_id(g, "2", "conv2d"));
+  CHECK(found[3].exit == op_id(g, "3.2", "relu"));
+  CHECK(found[3].shape == Shape{1, 8, 3, 3});
+  CHECK(found[3].macs == 5256);
+  for (const auto& r : found) {
+    check_is_region(g, r);
+    CHECK_FALSE(r.declared);
+    if (r.path != "1") CHECK(r.cpl_saved == 1);
+  }
+
+  // Removing each one from the graph equals tracing the model with an Identity in its place.
+  for (const auto& r : found) {
+    CAPTURE(r.path);
+    const graph::Graph c = graph::collapse_discovered(g, {r.path});
+    CHECK(graph::macs(c) == 20235 - r.macs);
+    CHECK(graph::cpl(c) == 6 - r.cpl_saved);
+    auto reference = unmarked_net();
+    put_identity(*reference, r.path);
+    check_same_graph(c, graph::trace(*reference, {1, 6, 6}));
+    check_same_graph(c, graph::collapse_region(g, r));
+  }
+  CHECK(graph::macs(graph::collapse_discovered(g, {"1", "3"})) == 20235 - 10656 - 5256);
+
+  // The model itself: forward = the Sequential run without "1".
+  auto reference = unmarked_net();
+  reference->load_state_dict(model->state_dict());
+  graph::collapse_model_discovered(*model, {1, 6, 6}, {"1"});
+  check_same_graph(graph::trace(*model, {1, 6, 6}), graph::collapse_discovered(g, {"1"}));
+  Tensor x = randn({2, 1, 6, 6});
+  Tensor y = x;
+  for (const char* step : {"0", "2", "3", "4"}) y = (*reference->child(step))(y);
+  CHECK(max_abs_diff((*model)(x), y) == 0.0);
+
+  // Only discovered modules are accepted, and the error lists them.
+  CHECK_THROWS_WITH_AS(graph::collapse_discovered(g, {"2"}), doctest::Contains("1, 1.conv1, 1.conv2, 3"), Error);
+  CHECK_THROWS_WITH_AS(graph::collapse_discovered(g, {"3.1"}), doctest::Contains("\"3.1\" is neither"), Error);
+  CHECK_THROWS_WITH_AS(graph::collapse_discovered(g, {"1", "1.conv2"}), doctest::Contains("nested"), Error);
+  CHECK_THROWS_WITH_AS(graph::collapse_discovered(g, {"3", "3"}), doctest::Contains("listed twice"), Error);
+  auto untouched = unmarked_net();
+  CHECK_THROWS_AS(graph::collapse_model_discovered(*untouched, {1, 6, 6}, {"3", "4"}), Error);
+  CHECK(untouched->child("3")->type_name() == "Sequential");  // checked before the model is touched
+  // collapse() itself still takes only declared blocks.
+  CHECK_THROWS_WITH_AS(graph::collapse(g, {"1"}), doctest::Contains("is not a removable block"), Error);
+}
+
+TEST_CASE("discover: a residual written in the model's own forward is a region of ops, beside its branch module") {
+  auto model = std::make_shared<InlineResidual>();
+  const graph::Graph g = graph::trace(*model, {1, 6, 6});
+  check_figures(g, 7203, 623, 3);  // TinyNet's figures: the same layers
+  const std::vector<graph::Region> found = graph::discover_removable(g);
+  // The region {branch, add} has the module "branch" inside at the same MACs, but no module path
+  // of its own, so both are listed: the module is the one the model can lose, y = h + h.
+  REQUIRE(found.size() == 2);
+  const int stem = op_id(g, "stem", "conv2d"), add = op_id(g, "", "add");
+  const graph::Region& res = found[0];
+  CHECK(res.path.empty());
+  CHECK(res.kind == "residual");
+  CHECK(res.entry == stem);
+  CHECK(res.exit == add);
+  CHECK(res.ops == std::vector<int>{op_id(g, "branch", "conv2d"), add});
+  CHECK(res.macs == 5328);
+  CHECK(found[1].path == "branch");
+  CHECK(found[1].kind == "shape-preserving");
+  for (const auto& r : found) check_is_region(g, r);
+
+  // Without the residual: TinyNet without its block, 1,875 MACs, 475 parameters, CPL 2, and the
+  // flatten reads the stem.
+  const graph::Graph c = graph::collapse_region(g, res);
+  check_figures(c, 1875, 475, 2);
+  CHECK(res.cpl_saved == 1);
+  REQUIRE(c.ops.size() == 3);
+  CHECK(c.ops[1].name == "flatten");
+  CHECK(c.ops[1].inputs == std::vector<int>{0});
+  // Without the branch module the addition stays and reads the stem twice: h + h.
+  const graph::Graph b = graph::collapse_discovered(g, {"branch"});
+  check_figures(b, 1875, 475, 2);
+  REQUIRE(b.ops.size() == 4);
+  CHECK(b.ops[1].name == "add");
+  CHECK(b.ops[1].inputs == std::vector<int>{0, 0});
+}
+
+TEST_CASE("discover: resnet18-cifar — every declared block is a residual region, the downsampling blocks are not") {
+  auto model = models::resnet18_cifar();
+  const graph::Graph g = graph::trace(*model, {3, 32, 32});
+  const std::vector<graph::Region> found = graph::discover_removable(g);
+  // A 3x3 conv C→C on HxW costs C·H·W outputs · 9C = 9·C²·H·W, the same in every stage (C
+  // doubles as H·W quarters): 9·64²·16² = 9,437,184. A BasicBlock is 2 such convs, 18,874,368
+  // (= 140,186,634 − 121,312,266, the paper's figures); the stage layer1 (64x16x16 in and out in
+  // the CIFAR variant) is 2 blocks. Stages 2-4 begin with a block whose conv1 has stride 2 and a
+  // downsample: only its conv2 keeps the shape.
+  const Names expected{"layer1",         "layer1.0",       "layer1.0.conv1", "layer1.0.conv2", "layer1.1",
+                       "layer1.1.conv1", "layer1.1.conv2", "layer2.0.conv2", "layer2.1",       "layer2.1.conv1",
+                       "layer2.1.conv2", "layer3.0.conv2", "layer3.1",       "layer3.1.conv1", "layer3.1.conv2",
+                       "layer4.0.conv2", "layer4.1",       "layer4.1.conv1", "layer4.1.conv2"};
+  CHECK(region_paths(found) == expected);
+  for (const auto& r : found) {
+    CAPTURE(r.path);
+    check_is_region(g, r);
+    const bool block = r.path.size() == 8;  // "layerS.B"
+    CHECK(r.kind == (block ? "residual" : "shape-preserving"));
+    CHECK(r.macs == (r.path == "layer1" ? 37748736 : block ? 18874368 : 9437184));
+    CHECK(r.cpl_saved == (r.path == "layer1" ? 4 : block ? 2 : 1));
+    CHECK(r.declared == (block && r.path.back() == '1'));
+  }
+  for (const std::string& b : g.blocks) {
+    const graph::Region* r = find_region(found, b);
+    REQUIRE_MESSAGE(r != nullptr, b);
+    CHECK(r->kind == "residual");
+    CHECK(r->declared);
+  }
+  for (const char* changing : {"conv1", "layer2", "layer2.0", "layer3.0", "layer4.0", "layer2.0.downsample", "fc"})
+    CHECK_MESSAGE(find_region(found, changing) == nullptr, changing);
+
+  // Removing discovered modules equals the trace with an Identity there; layer1.0 and a declared
+  // block together: the paper's figure for two blocks removed, 102,437,898.
+  const graph::Graph c = graph::collapse_discovered(g, {"layer1.0"});
+  check_figures(c, 121312266, 11173962 - 2 * 64 * 64 * 9 - 2 * 2 * 64, 16);
+  auto reference = models::resnet18_cifar();
+  put_identity(*reference, "layer1.0");
+  check_same_graph(c, graph::trace(*reference, {3, 32, 32}));
+  CHECK(graph::macs(graph::collapse_discovered(g, {"layer1"})) == 140186634 - 2 * 18874368);
+  CHECK(graph::macs(graph::collapse_discovered(g, {"layer2.0.conv2"})) == 140186634 - 9437184);
+  // ResNet calls its stages and a BasicBlock its convs through member handles, so an Identity
+  // put at layer1 or layer2.0.conv2 would not run: the model-level removal notices, and puts the
+  // modules back. A BasicBlock in its stage (a Sequential) goes.
+  auto handles = models::resnet18_cifar();
+  CHECK_THROWS_WITH_AS(graph::collapse_model_discovered(*handles, {3, 32, 32}, {"layer1.0", "layer2.0.conv2"}),
+                       doctest::Contains("member handle"), Error);
+  check_same_graph(graph::trace(*handles, {3, 32, 32}), g);
+  graph::collapse_model_discovered(*handles, {3, 32, 32}, {"layer1.0"});
+  check_same_graph(graph::trace(*handles, {3, 32, 32}), graph::collapse_discovered(g, {"layer1.0"}));
+  const graph::Graph two = graph::collapse_discovered(g, {"layer1.0", "layer4.1"});
+  check_figures(two, 102437898, graph::params(two), 14);
+  CHECK(two.blocks == Names{"layer1.1", "layer2.1", "layer3.1"});
+  // With layer1.0 gone, layer1 holds only layer1.1's ops: one region, named by the declared block.
+  const std::vector<graph::Region> after = graph::discover_removable(graph::collapse_discovered(g, {"layer1.0"}));
+  CHECK(find_region(after, "layer1") == nullptr);
+  REQUIRE(find_region(after, "layer1.1") != nullptr);
+  CHECK(find_region(after, "layer1.1")->declared);
+}
+
+TEST_CASE("discover: mobilenet_v2-cifar — the 10 residual InvertedResiduals and the 13 declared depthwise units") {
+  auto model = models::mobilenet_v2_cifar();
+  const graph::Graph g = graph::trace(*model, {3, 32, 32});
+  const std::vector<graph::Region> found = graph::discover_removable(g);
+  // (t, c, n, s) = (1,16,1,1), (6,24,2,1), (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2),
+  // (6,320,1,1) in the CIFAR variant: features.1..17. A block has its skip connection when its
+  // stride is 1 and its channels stay: all but the first of each group.
+  Names residual;
+  for (const auto& r : found) {
+    check_is_region(g, r);
+    if (r.kind == "residual") residual.push_back(r.path);
+  }
+  CHECK(residual == Names{"features.3", "features.5", "features.6", "features.8", "features.9", "features.10",
+                          "features.12", "features.13", "features.15", "features.16"});
+  // Every declared unit, and the depthwise unit of the t = 1 block, features.1.conv.0 (32x32x32).
+  REQUIRE(g.blocks.size() == 13);
+  for (const std::string& b : g.blocks) {
+    const graph::Region* r = find_region(found, b);
+    REQUIRE_MESSAGE(r != nullptr, b);
+    CHECK(r->kind == "shape-preserving");
+    CHECK(r->declared);
+  }
+  REQUIRE(find_region(found, "features.1.conv.0") != nullptr);
+  CHECK_FALSE(find_region(found, "features.1.conv.0")->declared);
+  CHECK(found.size() == 10 + 13 + 1);
+  for (const char* changing : {"features.0", "features.1", "features.2", "features.4", "features.7", "features.14",
+                               "features.17", "features.18", "classifier", "features.4.conv.1"})
+    CHECK_MESSAGE(find_region(found, changing) == nullptr, changing);
+  // features.3 at 32x32, 24 → 144 → 24 channels: expand 1,024·144·24 = 3,538,944, depthwise
+  // 144·1,024·9 = 1,327,104, project 3,538,944; 8,404,992 in all, 3 layers on the path.
+  const graph::Region* f3 = find_region(found, "features.3");
+  CHECK(f3->macs == 8404992);
+  CHECK(f3->cpl_saved == 3);
+  CHECK(find_region(found, "features.3.conv.1")->macs == 1327104);
+  CHECK(find_region(found, "features.3.conv") == nullptr);  // the branch: features.3 holds it at the same MACs
+  const graph::Graph c = graph::collapse_discovered(g, {"features.3"});
+  CHECK(graph::macs(c) == 87976458 - 8404992);
+  auto reference = models::mobilenet_v2_cifar();
+  put_identity(*reference, "features.3");
+  check_same_graph(c, graph::trace(*reference, {3, 32, 32}));
+}
+
+TEST_CASE("profile: the discovered regions in text and JSON; --remove takes a discovered module") {
+  std::string out = capture_stdout([] {
+    CHECK(run_profile({"--model", "resnet18-cifar", "--input-shape", "3,32,32", "--remove", "layer1.0", "--json"}) == 0);
+  });
+  // The keys before "discovered" are as they were: 11,173,962 − 2·(64·64·9) − 2·(2·64) parameters.
+  // layer1.0 is gone, and layer1 now holds only layer1.1's ops: one region, named layer1.1.
+  CHECK(out.rfind("{\"macs\": 121312266, \"params\": 11099978, \"cpl\": 16, \"removable\": [\"layer1.1\", \"layer2.1\", "
+                  "\"layer3.1\", \"layer4.1\"], \"layers\": [", 0) == 0);
+  CHECK(out.find("\"discovered\": [\n  {\"path\": \"layer1.1\", \"kind\": \"residual\", \"macs\": 18874368, "
+                 "\"cpl_saved\": 2, \"shape\": [64, 16, 16], ") != std::string::npos);
+  CHECK(out.find("\"path\": \"layer1.0\"") == std::string::npos);
+  CHECK(out.find("\"path\": \"layer2.0.conv2\", \"kind\": \"shape-preserving\", \"macs\": 9437184") != std::string::npos);
+  CHECK(out.find("\"declared\": true") != std::string::npos);
+  CHECK(out.ends_with("false}\n]}\n"));
+
+  out = capture_stdout([] { CHECK(run_profile({"--model", "resnet18-cifar", "--input-shape", "3,32,32"}) == 0); });
+  CHECK(out.find("removable   4: layer1.1 layer2.1 layer3.1 layer4.1\ndiscovered  19 removable regions") != std::string::npos);
+  auto line_of = [&](const std::string& label) {
+    const std::size_t at = out.find("  " + label + " ");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  CHECK(line_of("layer1.0").find("residual") != std::string::npos);
+  CHECK(line_of("layer1.0").find("18,874,368 MACs  CPL -2") != std::string::npos);
+  CHECK(line_of("layer1.1 *").find("residual") != std::string::npos);  // also declared
+  CHECK(line_of("layer2.0.conv2").find("shape-preserving  128x8x8") != std::string::npos);
+  CHECK(line_of("layer2.0").empty());
+
+  CHECK_THROWS_WITH_AS(run_profile({"--model", "resnet18-cifar", "--input-shape", "3,32,32", "--remove", "layer2.0"}),
+                       doctest::Contains("(layer1, layer1.0, layer1.0.conv1,"), Error);
+  // A profile of a graph with no region says so.
+  CHECK(graph::to_text(graph::profile(graph::Graph{})).find("discovered  0 removable regions") != std::string::npos);
+  CHECK(graph::to_json(graph::profile(graph::Graph{})).find("\"discovered\": []}") != std::string::npos);
 }

@@ -1,6 +1,6 @@
 // lacoot/core/error.hpp — the one exception type of lacoot and the check macro.
 //
-// Holds: lacoot::Error and LACOOT_CHECK(cond, parts...).
+// Holds: lacoot::Error, LACOOT_CHECK(cond, parts...) and detail::join (lists in messages).
 // Needs: only the standard library.
 // Leaves out: error codes; a header never exits or aborts, it throws lacoot::Error so that the
 // caller (or the `lacoot` program) turns the message into a one-line report.
@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace lacoot {
 
@@ -26,6 +27,15 @@ std::string concat(const Parts&... parts) {
   std::ostringstream out;
   (out << ... << parts);
   return out.str();
+}
+
+// "a, b, c": the items with `sep` between them; `empty` when there are none ("none" in a
+// message listing what a model holds).
+inline std::string join(const std::vector<std::string>& items, const char* sep = ", ", const char* empty = "") {
+  if (items.empty()) return empty;
+  std::string s;
+  for (std::size_t i = 0; i < items.size(); ++i) s.append(i ? sep : "").append(items[i]);
+  return s;
 }
 
 }  // namespace detail

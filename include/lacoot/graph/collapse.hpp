@@ -2,7 +2,8 @@
 //
 // Holds: collapse(graph, blocks), which removes each named block's subgraph and rewires its
 // consumers to the block's input, and collapse_model(model, blocks), which replaces each named
-// block of the model by an Identity (nn::replace_with_identity) after checking every name.
+// block of the model by an Identity (nn::replace_with_identity) after checking every name. The
+// same removal of any set of ops, detail::collapse_ops, also serves graph/discover.hpp.
 // Needs: graph/graph.hpp, nn/block.hpp.
 // Leaves out: choosing the blocks (Algorithm 1, METHOD.md §3, lives in lacoot/method) and
 // re-training after removal (healing).
@@ -31,16 +32,6 @@
 
 namespace lacoot::detail {
 
-inline std::string join_names(const std::vector<std::string>& names) {
-  if (names.empty()) return "none";
-  std::string s;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i) s += ", ";
-    s += names[i];
-  }
-  return s;
-}
-
 // Every requested name is one of `removable`, none repeats, none lies inside another one.
 inline void check_block_names(const char* what, const std::vector<std::string>& removable,
                               const std::vector<std::string>& requested) {
@@ -48,7 +39,7 @@ inline void check_block_names(const char* what, const std::vector<std::string>& 
     const std::string& b = requested[i];
     LACOOT_CHECK(std::find(removable.begin(), removable.end(), b) != removable.end(), what, ": \"", b,
                  "\" is not a removable block of this model; expected one of the removable blocks: ",
-                 join_names(removable), " (hint: a model marks them with mark_block(); a block already "
+                 join(removable, ", ", "none"), " (hint: a model marks them with mark_block(); a block already "
                  "removed is no longer listed)");
     for (std::size_t j = 0; j < i; ++j) {
       LACOOT_CHECK(requested[j] != b, what, ": block \"", b, "\" is listed twice; expected each block once");
@@ -59,28 +50,46 @@ inline void check_block_names(const char* what, const std::vector<std::string>& 
   }
 }
 
-// collapse() for one block (its name already checked): see the header comment.
-inline graph::Graph collapse_block(const graph::Graph& g, const std::string& path) {
+// The ops of the block at `path`: every op whose scope is the path or below it.
+inline std::vector<bool> ops_in_scope(const graph::Graph& g, const std::string& path) {
+  std::vector<bool> inside(g.ops.size());
+  for (std::size_t i = 0; i < g.ops.size(); ++i) inside[i] = graph::in_scope(g.ops[i].scope, path);
+  return inside;
+}
+
+// The edges that cross the border of the ops marked `inside`: what they read from outside (op
+// ids or kInput) and which of them are read from outside (or are the graph's output).
+struct Border {
+  std::set<int> sources, outputs;
+};
+inline Border border(const graph::Graph& g, const std::vector<bool>& inside) {
   using graph::kInput;
-  const std::size_t n = g.ops.size();
-  std::vector<bool> inside(n);
-  for (std::size_t i = 0; i < n; ++i) inside[i] = graph::in_scope(g.ops[i].scope, path);
-  std::set<int> sources, outputs;  // what the block reads from outside / what outside reads of it
-  for (std::size_t i = 0; i < n; ++i)
+  Border b;
+  for (std::size_t i = 0; i < g.ops.size(); ++i)
     for (int in : g.ops[i].inputs) {
       const bool from_inside = in != kInput && inside[static_cast<std::size_t>(in)];
-      if (inside[i] && !from_inside) sources.insert(in);
-      if (!inside[i] && from_inside) outputs.insert(in);
+      if (inside[i] && !from_inside) b.sources.insert(in);
+      if (!inside[i] && from_inside) b.outputs.insert(in);
     }
-  if (g.output != kInput && inside[static_cast<std::size_t>(g.output)]) outputs.insert(g.output);
-  LACOOT_CHECK(std::find(inside.begin(), inside.end(), true) != inside.end(), "collapse: block \"", path,
-               "\" recorded no op in the trace, so there is nothing to remove; expected its ops to carry its "
+  if (g.output != kInput && inside[static_cast<std::size_t>(g.output)]) b.outputs.insert(g.output);
+  return b;
+}
+
+// Removes the ops marked `inside` (see the header comment), which must read one tensor from
+// outside and have one result used outside, of that tensor's shape; `what` names them in errors
+// ("block \"layer1.1\""). Graph::blocks is copied unchanged: the caller knows which blocks went.
+inline graph::Graph collapse_ops(const graph::Graph& g, const std::vector<bool>& inside, const std::string& what) {
+  using graph::kInput;
+  const std::size_t n = g.ops.size();
+  const auto [sources, outputs] = border(g, inside);  // what it reads from outside, what outside reads
+  LACOOT_CHECK(std::find(inside.begin(), inside.end(), true) != inside.end(), "collapse: ", what,
+               " recorded no op in the trace, so there is nothing to remove; expected its ops to carry its "
                "scope (hint: call submodules as (*m)(x), which opens their scope, not m->forward(x))");
-  LACOOT_CHECK(sources.size() == 1 && outputs.size() == 1, "collapse: block \"", path, "\" reads ", sources.size(),
+  LACOOT_CHECK(sources.size() == 1 && outputs.size() == 1, "collapse: ", what, " reads ", sources.size(),
                " tensor(s) from outside and ", outputs.size(), " of its results are used outside; expected one "
                "input and one output, as a module's forward has, so that the block can become y = x");
   const int source = *sources.begin(), result = *outputs.begin();
-  LACOOT_CHECK(g.shape_of(source) == g.shape_of(result), "collapse: block \"", path, "\" maps ",
+  LACOOT_CHECK(g.shape_of(source) == g.shape_of(result), "collapse: ", what, " maps ",
                shape_str(g.shape_of(source)), " to ", shape_str(g.shape_of(result)), "; only a block whose "
                "input and output have the same shape can be replaced by the identity (METHOD.md §8)");
 
@@ -97,6 +106,7 @@ inline graph::Graph collapse_block(const graph::Graph& g, const std::string& pat
   graph::Graph c;
   c.input_shape = g.input_shape;
   c.unused_parameters = g.unused_parameters;
+  c.blocks = g.blocks;
   std::vector<int> new_id(n, kInput);
   for (std::size_t i = 0; i < n; ++i) {
     if (!live[i]) continue;
@@ -110,6 +120,13 @@ inline graph::Graph collapse_block(const graph::Graph& g, const std::string& pat
   for (const graph::Op& op : c.ops) read.insert(op.params.begin(), op.params.end());
   for (const auto& p : g.parameters)
     if (read.count(p.first)) c.parameters.push_back(p);
+  return c;
+}
+
+// collapse() for one block (its name already checked): see the header comment.
+inline graph::Graph collapse_block(const graph::Graph& g, const std::string& path) {
+  graph::Graph c = collapse_ops(g, ops_in_scope(g, path), "block \"" + path + "\"");
+  c.blocks.clear();
   for (const std::string& b : g.blocks)
     if (!graph::in_scope(b, path)) c.blocks.push_back(b);  // the block and any block inside it go
   return c;

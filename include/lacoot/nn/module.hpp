@@ -247,17 +247,8 @@ class Module {
   static std::string join(const std::string& prefix, const std::string& name) {
     return prefix.empty() ? name : prefix + "." + name;
   }
-  static std::string join_list(const std::vector<std::string>& v) {
-    if (v.empty()) return "none";
-    std::string s;
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
-    return s;
-  }
-  static std::string join_lines(const std::vector<std::string>& v) {
-    std::string s;
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "\n  " : "") + v[i];
-    return s;
-  }
+  static std::string join_list(const std::vector<std::string>& v) { return detail::join(v, ", ", "none"); }
+  static std::string join_lines(const std::vector<std::string>& v) { return detail::join(v, "\n  "); }
   std::string child_names() const {
     std::vector<std::string> names;
     for (auto& [n, c] : children_) names.push_back(n);
