@@ -6,12 +6,15 @@
 // strictly into its model. Bad input must give a one-line error naming the path and status 1,
 // an unknown option status 2. The programs are found in $LACOOT_EXAMPLES, the build's
 // examples/ folder (tests/meson.build sets it; it is empty under -Dexamples=false, which skips
-// these tests).
+// these tests). The teaching example 7 (ot_regularisation) runs in full, as a student runs it:
+// its own checks must pass, the distance must fall during descent, its SVG figures must be
+// well-formed, and Algorithm 1 must remove more blocks of the regularised network.
 #include <doctest/doctest.h>
 
 #include <stb_image_write.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -22,6 +25,7 @@
 
 #include "../check.hpp"
 #include "../data/data_test_util.hpp"
+#include "lacoot/io/atomic_file.hpp"
 #include "lacoot/io/safetensors.hpp"
 #include "lacoot/models/mobilenet_v2.hpp"
 #include "lacoot/models/resnet.hpp"
@@ -121,7 +125,117 @@ void check_cifar_example(const std::string& name, const std::function<nn::Module
   CHECK(r.says("--val-size"));
 }
 
+// Whether `text` is well-formed XML with a root element named `root`: every tag closed in order
+// (or self-closing), quotes balanced inside tags, nothing after the root. Enough to tell a
+// truncated or garbled SVG from a good one, without an XML library.
+bool well_formed_xml(const std::string& text, const std::string& root) {
+  std::vector<std::string> open;
+  bool seen_root = false;
+  for (std::size_t p = text.find('<'); p != std::string::npos; p = text.find('<', p + 1)) {
+    const std::size_t end = text.find('>', p);
+    if (end == std::string::npos) return false;
+    const std::string tag = text.substr(p + 1, end - p - 1);
+    if (tag.empty() || tag[0] == '?' || tag[0] == '!') continue;
+    if (std::count(tag.begin(), tag.end(), '"') % 2 != 0) return false;
+    const bool closing = tag[0] == '/', self_closing = tag.back() == '/';
+    const std::string name = tag.substr(closing, tag.find_first_of(" /\n", closing) - closing);
+    if (closing) {
+      if (open.empty() || open.back() != name) return false;
+      open.pop_back();
+    } else {
+      if (open.empty() && seen_root) return false;  // a second root
+      if (open.empty() && name != root) return false;
+      seen_root = true;
+      if (!self_closing) open.push_back(name);
+    }
+    p = end;
+  }
+  return seen_root && open.empty();
+}
+
+// The numbers after `key` on each line of `text` that contains it, in order.
+std::vector<double> numbers_after(const std::string& text, const std::string& key) {
+  std::vector<double> out;
+  for (std::size_t p = text.find(key); p != std::string::npos; p = text.find(key, p + 1))
+    out.push_back(std::stod(text.substr(p + key.size())));
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("example 7, ot_regularisation: each step checks itself, the distance falls, the figures are SVG") {
+  if (examples_dir().empty()) {
+    MESSAGE("examples not built (-Dexamples=false): skipped");
+    return;
+  }
+  CHECK(well_formed_xml("<svg a=\"1\"><g><circle r=\"2\"/></g></svg>\n", "svg"));  // the checker itself
+  CHECK_FALSE(well_formed_xml("<svg><g><circle r=\"2\"/></svg>", "svg"));
+  CHECK_FALSE(well_formed_xml("<svg><text x=\"1>a</text></svg>", "svg"));
+
+  TempDir dir("examples_ot");
+  const fs::path figs = dir / "figs";
+  Result r = run_example("ot_regularisation", "--out " + figs.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  // Step 1-3: every value computed two ways agreed (the program stops on a failed check).
+  CHECK(std::count(r.output.begin(), r.output.end(), '\n') > 40);
+  int agreed = 0;
+  for (std::size_t p = r.output.find("check: "); p != std::string::npos; p = r.output.find("check: ", p + 1)) ++agreed;
+  CHECK(agreed == 6);
+  CHECK_FALSE(r.says("check failed"));
+  const std::vector<double> w2 = numbers_after(r.output, "W_2 = sqrt(mean_i (sort(x)_i - sort(y)_i)^2) = ");
+  REQUIRE(w2.size() == 1);
+  CHECK(std::abs(w2[0] - std::sqrt(2.0)) < 0.15);  // near the two Gaussians' distance
+  // Step 2: the optimised direction is never below the best random one, and in high dimension
+  // far above it (the table's "gain" column).
+  const std::vector<double> opt = numbers_after(r.output, "      maxSW_2 = ");
+  const std::vector<double> best = numbers_after(r.output, "the best random direction gave ");
+  REQUIRE(opt.size() == 1);
+  REQUIRE(best.size() == 1);
+  CHECK(opt[0] >= best[0]);
+  const std::vector<double> gain_at_512 = numbers_after(r.output, "\n       512 ");
+  REQUIRE(gain_at_512.size() == 1);
+  CHECK(gain_at_512[0] < 1.0);  // the best of 50 random directions is far below 2 ...
+  // Step 3: the distance falls during descent.
+  const std::vector<double> falling = numbers_after(r.output, ": MaxSWD_2(X, Y) = ");
+  REQUIRE(falling.size() == 11);
+  CHECK(falling.back() < falling.front() / 10);
+  for (std::size_t i = 1; i < falling.size(); ++i) CHECK(falling[i] < 1.1 * falling[i - 1]);
+  // Step 4: each block's distance is printed, and the regularised network loses fewer points
+  // while Algorithm 1 removes more blocks than the unregularised one.
+  CHECK(r.says("lambda = 0: validation MaxSWD_2 per block: blocks.0 "));
+  CHECK(r.says("lambda = 3: validation MaxSWD_2 per block: blocks.0 "));
+  const std::vector<double> removed0 = numbers_after(r.output, "lambda = 0: Algorithm 1 (delta = 1 point) removes ");
+  const std::vector<double> removed3 = numbers_after(r.output, "lambda = 3: Algorithm 1 (delta = 1 point) removes ");
+  REQUIRE(removed0.size() == 1);
+  REQUIRE(removed3.size() == 1);
+  CHECK(removed3[0] >= 1);
+  CHECK(removed3[0] > removed0[0]);
+  const std::vector<double> kept = numbers_after(r.output, "% -> ");
+  REQUIRE(kept.size() == 2);
+  CHECK(kept[1] > 95);  // the collapsed accuracy of the λ = 3 network
+  CHECK(r.says("(collapsed accuracy)"));
+  // The figures exist and are SVG.
+  for (const char* name : {"clouds.svg", "projected_distance.svg", "optimised_vs_random.svg", "descent_step_0.svg",
+                           "descent_step_15.svg", "descent_step_150.svg", "descent_distance.svg", "block_distances.svg",
+                           "collapse.svg"}) {
+    INFO(name);
+    REQUIRE(fs::exists(figs / name));
+    const std::string svg = read_file((figs / name).string());
+    CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+    CHECK(well_formed_xml(svg, "svg"));
+    CHECK(svg.size() < 50000);
+  }
+  CHECK(read_file((figs / "block_distances.svg").string()).find("<title>lambda = 3 blocks.3: ") != std::string::npos);
+
+  // --help describes the steps and options; a bad command line is status 2.
+  r = run_example("ot_regularisation", "--help");
+  CHECK(r.status == 0);
+  CHECK(r.says("--out DIR"));
+  CHECK(r.says("max-sliced"));
+  CHECK(run_example("ot_regularisation", "--bogus 1").status == 2);
+  CHECK(run_example("ot_regularisation", "--steps 0").status == 2);
+}
 
 TEST_CASE("example 3, resnet18_cifar10: trains on CIFAR-10 batches and saves weights that load") {
   if (examples_dir().empty()) {
