@@ -8,7 +8,8 @@
 //                [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
 //   lacoot profile --model M --input-shape C,H,W [--remove a,b] [--json]
 //   lacoot collapse --model M --weights W.safetensors --dataset D --out DIR [--delta P]
-//                [--method maxswd|block-influence|random] [--seed S] [--heal-epochs E]
+//                [--method M1[,M2...]] [--order a,b] [--random-seeds K] [--seed S] [--heal-epochs E]
+//                [--latency-budget MS] (tools/collapse_command.hpp)
 //   lacoot maxswd --x X.npy --y Y.npy [--projections P.npy | --n-projections K --seed S] [--p P]
 //                [--optimise]
 //
@@ -41,9 +42,13 @@
 #include "lacoot/train/checkpoint.hpp"
 #include "lacoot/train/epoch.hpp"
 #include "lacoot/train/recipe.hpp"
+#include "collapse_command.hpp"
 #include "profile_command.hpp"
+#include "weights.hpp"
 
 using namespace lacoot;
+using lacoot::detail::collapse_command;
+using lacoot::detail::load_model;
 
 namespace {
 
@@ -71,14 +76,26 @@ commands:
             [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
           (classes, input channels and width are read from the weights unless given)
   collapse  Algorithm 1: remove the removable block of least validation MaxSWD_2 while validation
-            top-1 stays within --delta points of the dense model's (block-influence and random are
-            the paper's baselines)
-            --model M --weights W.safetensors --dataset D --out DIR [--delta 1] [--method
-            maxswd|block-influence|random] [--seed S] [--heal-epochs E] [--threads T] [--latency 0|1]
-            [--val-size N]
-          DIR receives trajectory.csv and trajectory.json (per step: blocks removed, validation and
-          test top-1, MACs, parameters, CPL, latency at batch 1 and 128), model.safetensors (the
-          chosen collapsed model; lacoot run re-collapses it from its metadata) and two SVG plots.
+            top-1 stays within --delta points of the dense model's
+            --model M --weights W.safetensors --dataset D --out DIR [--delta 1] [--method M1[,M2...]]
+            [--order a,b] [--random-seeds K] [--seed S] [--heal-epochs E] [--threads T]
+            [--latency 0|1] [--latency-budget MS] [--latency-batch 1|128] [--val-size N]
+          methods (rankings): maxswd (default: the training metric), sliced (the mean SW_2, the
+            reference's validation ranking), zscore (the reference's Swin-T rule |z| + percentile,
+            fixed on the dense model), cosine (ShortGPT's 1 - cos block influence),
+            block-influence (the paper's baseline: try each block, remove the one costing least),
+            random (the paper's baseline; --random-seeds K runs seeds S..S+K-1, the paper uses 10),
+            order (--order: the user's order; blocks not named stay). The first method's model is
+            chosen, healed (--heal-epochs) and saved; the others run on fresh weights to compare.
+          --latency-budget MS stops at the first model whose latency at --latency-batch images
+            (128) is within MS milliseconds.
+          DIR receives trajectory.csv / .json (the first method, per step: blocks removed,
+          validation and test top-1, MACs, parameters, CPL, latency at batch 1 and 128; steps where
+          MACs fall but latency does not are flagged), trajectories.csv / .json (every run, and the
+          mean and std over seeds), blocks.csv (per block: MACs, parameters, latency saved, its
+          distances), model.safetensors (the chosen collapsed model; lacoot run re-collapses it
+          from its metadata) and the SVG plots accuracy_vs_cpl (Figure 4: every method),
+          accuracy_vs_macs, accuracy_vs_blocks_removed and block_distances.
   profile MACs (conv and linear multiply-adds, biases included, per image), parameters and critical
           path length (the most conv/linear layers on one input-to-output path) of a model
             --model M --input-shape C,H,W [--remove a,b] [--json] [--num-classes N] [--width W]
@@ -93,52 +110,6 @@ models: resnet18 resnet18-cifar mobilenet_v2 mobilenet_v2-cifar vgg16 vgg16_bn v
 )";
 
 // ---- lacoot run ----
-
-// The model's sizes as the weights show them: classes from the last 2-D weight, input
-// channels from the first 4-D one, ResNet width from conv1.
-models::ModelOptions options_from_weights(const Safetensors& w, const std::string& model, const Args& a) {
-  models::ModelOptions o;
-  const Tensor* first_conv = nullptr;
-  const Tensor* last_linear = nullptr;
-  for (const auto& [name, t] : w.tensors) {
-    if (t.dim() == 4 && !first_conv) first_conv = &t;
-    if (t.dim() == 2 && name.ends_with(".weight")) last_linear = &t;
-  }
-  LACOOT_CHECK(first_conv && last_linear, "the weights hold no 4-D convolution or no 2-D linear weight: they are "
-               "not those of a ", model);
-  o.num_classes = a.integer("num-classes", last_linear->size(0));
-  o.in_channels = a.integer("in-channels", first_conv->size(1));
-  if (model.rfind("resnet", 0) == 0) o.width = a.integer("width", first_conv->size(0));
-  return o;
-}
-
-// The model named `model_name` with the weights of `path`: sizes read from the weights, and the
-// blocks a collapse removed (metadata "removed_blocks", written by lacoot collapse) removed again.
-nn::ModulePtr load_model(const std::string& model_name, const std::string& path, const Args& a) {
-  const Safetensors weights = load_safetensors(path);
-  nn::ModulePtr model = models::make_model(model_name, options_from_weights(weights, model_name, a));
-  if (const std::string* removed = weights.find_metadata("removed_blocks"))
-    for (std::size_t start = 0; start < removed->size();) {
-      const std::size_t comma = std::min(removed->find(',', start), removed->size());
-      nn::replace_with_identity(*model, removed->substr(start, comma - start));
-      start = comma + 1;
-    }
-  model->load_state_dict(weights.tensors);
-  return model;
-}
-
-// A number for a CSV cell: integers (MACs, parameters) exactly, others to 10 digits.
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
 
 int run_command(const Args& a) {
   nn::ModulePtr model = load_model(a.str("model"), a.str("weights"), a);
@@ -190,136 +161,6 @@ int maxswd_command(const Args& a) {
   } else {
     std::printf("%.17g\n", max_sliced_wasserstein(X, Y, P, o).item());
   }
-  return 0;
-}
-
-// ---- lacoot collapse ----
-
-// Milliseconds of one eval-mode forward pass at `batch` images (the best of `repeat` after one
-// warm-up), as the paper reports inference time.
-double latency_ms(nn::Module& model, const Shape& chw, int64_t batch, int repeat) {
-  NoGradGuard no_grad;
-  model.eval();
-  Tensor x = randn({batch, chw[0], chw[1], chw[2]});
-  model(x);
-  double best = 1e30;
-  for (int r = 0; r < repeat; ++r) {
-    train::Stopwatch clock;
-    model(x);
-    best = std::min(best, clock.seconds() * 1e3);
-  }
-  return best;
-}
-
-int collapse_command(const Args& a) {
-  const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
-  const std::filesystem::path out = a.str("out");
-  std::filesystem::create_directories(out);
-  if (a.has("threads")) set_num_threads(static_cast<int>(a.integer("threads", 2)));
-  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 0));
-  manual_seed(seed);
-  nn::ModulePtr model = load_model(model_name, a.str("weights"), a);
-  data::Splits data = data::load_splits(dataset_spec, seed, a.integer("val-size", 0));
-  const int workers = static_cast<int>(a.integer("workers", 1));
-  data::DataLoader val_loader(data.val, {.batch_size = 128, .num_workers = workers, .transform = data.eval_transform});
-  data::DataLoader test_loader(data.test, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform});
-  const Shape chw{data.channels, data.height, data.width};
-  const bool timing = a.integer("latency", 1) != 0;
-
-  method::Algorithm1Options o{.delta = a.number("delta", 1.0), .ranking = method::parse_ranking(a.str("method", "maxswd")),
-                              .seed = seed};
-  o.measure = [&](nn::Module& m) {
-    const graph::Profile p = graph::profile(m, chw);
-    std::vector<std::pair<std::string, double>> row{{"macs", static_cast<double>(p.macs)},
-                                                    {"params", static_cast<double>(p.params)},
-                                                    {"cpl", static_cast<double>(p.cpl)}};
-    if (timing) {
-      row.emplace_back("latency_ms_batch1", latency_ms(m, chw, 1, 5));
-      row.emplace_back("latency_ms_batch128", latency_ms(m, chw, 128, 2));
-    }
-    return row;
-  };
-  o.on_step = [&](const method::CollapseStep& s) {
-    std::printf("removed [%s]: val top-1 %.2f%%, test top-1 %.2f%%, %.2f M MACs\n", join(s.removed, ", ").c_str(),
-                s.val_top1, s.test_top1, s.metrics[0].second / 1e6);
-    std::fflush(stdout);
-  };
-  std::printf("lacoot collapse: %s on %s, ranking %s, delta %.2f points, %zu removable blocks\n", model_name.c_str(),
-              dataset_spec.c_str(), method::ranking_name(o.ranking), o.delta, nn::blocks(*model).size());
-  method::CollapseResult r = method::algorithm1(*model, val_loader, test_loader, o);
-
-  // The chosen model, optionally healed (fine-tuned; the paper's supplementary Table 8).
-  Json healed;
-  const int64_t heal_epochs = a.integer("heal-epochs", 0);
-  if (heal_epochs > 0) {
-    data::DataLoader train_loader(data.train, {.batch_size = 128, .shuffle = true, .seed = seed, .num_workers = workers,
-                                               .transform = data.train_transform});
-    const train::Recipe rec = train::recipe_for(model_name, dataset_spec);
-    optim::SGD sgd(model->named_parameters(), {.lr = rec.lr * 0.1, .momentum = 0.9, .weight_decay = rec.weight_decay});
-    optim::CosineAnnealingLR cosine(sgd, heal_epochs * train_loader.size());
-    for (int64_t e = 0; e < heal_epochs; ++e) {
-      train_loader.set_epoch(e);
-      train::train_epoch(*model, sgd, train_loader,
-                         {.per_step_scheduler = &cosine, .label = "heal " + std::to_string(e + 1) + "/" + std::to_string(heal_epochs)});
-    }
-    const double v = train::evaluate(*model, val_loader).top1, t = train::evaluate(*model, test_loader).top1;
-    std::printf("healed for %lld epochs: val top-1 %.2f%%, test top-1 %.2f%%\n", static_cast<long long>(heal_epochs), v, t);
-    healed = Json::object({{"epochs", heal_epochs}, {"val_top1", v}, {"test_top1", t}});
-  }
-
-  // trajectory.csv / .json, the collapsed weights, the plots.
-  std::string csv = "step,removed,val_top1,test_top1";
-  for (auto& [k, v] : r.trajectory[0].metrics) csv.append(",").append(k);
-  csv += "\n";
-  Json steps = Json::array();
-  for (std::size_t i = 0; i < r.trajectory.size(); ++i) {
-    const method::CollapseStep& s = r.trajectory[i];
-    csv.append(std::to_string(i)).append(",").append(join(s.removed, ";")).append(",").append(num(s.val_top1));
-    csv.append(",").append(num(s.test_top1));
-    Json removed = Json::array(), distances = Json::object();
-    for (const std::string& b : s.removed) removed.push_back(b);
-    for (auto& [k, v] : s.distances) distances[k] = v;
-    Json row = Json::object({{"step", static_cast<int64_t>(i)}, {"removed", removed}, {"val_top1", s.val_top1},
-                             {"test_top1", s.test_top1}, {o.ranking == method::Ranking::BlockInfluence ? "trial_val_top1" : "distances", distances}});
-    for (auto& [k, v] : s.metrics) {
-      csv.append(",").append(num(v));  // (not "," + num(v): GCC 12's -Wrestrict misfires on it)
-      row[k] = v;
-    }
-    csv += "\n";
-    steps.push_back(row);
-  }
-  write_file_atomic((out / "trajectory.csv").string(), csv);
-  Json doc = Json::object({{"model", model_name}, {"dataset", dataset_spec}, {"method", method::ranking_name(o.ranking)},
-                           {"delta", o.delta}, {"chosen", static_cast<int64_t>(r.chosen)}, {"steps", steps}});
-  if (heal_epochs > 0) doc["healed"] = healed;
-  write_file_atomic((out / "trajectory.json").string(), doc.dump(2) + "\n");
-  const std::vector<std::string>& kept_removed = r.trajectory[r.chosen].removed;
-  save_safetensors((out / "model.safetensors").string(), model->state_dict(),
-                   {{"model", model_name}, {"dataset", dataset_spec}, {"removed_blocks", join(kept_removed, ",")}});
-
-  PlotSeries val_macs{"validation", {}}, test_macs{"test", {}}, val_depth{"validation", {}}, test_depth{"test", {}};
-  for (std::size_t i = 0; i < r.trajectory.size(); ++i) {
-    const method::CollapseStep& s = r.trajectory[i];
-    val_macs.points.emplace_back(s.metrics[0].second / 1e6, s.val_top1);
-    test_macs.points.emplace_back(s.metrics[0].second / 1e6, s.test_top1);
-    val_depth.points.emplace_back(static_cast<double>(i), s.val_top1);
-    test_depth.points.emplace_back(static_cast<double>(i), s.test_top1);
-  }
-  const std::string title = model_name + " on " + dataset_spec + " (" + method::ranking_name(o.ranking) + ")";
-  save_svg_line_plot((out / "accuracy_vs_macs.svg").string(),
-                     {.title = title, .x_label = "MACs (M)", .y_label = "top-1 (%)", .series = {val_macs, test_macs}});
-  save_svg_line_plot((out / "accuracy_vs_blocks_removed.svg").string(),
-                     {.title = title, .x_label = "blocks removed", .y_label = "top-1 (%)", .series = {val_depth, test_depth}});
-
-  // The table.
-  std::printf("\n%-5s %-40s %9s %9s %10s %6s\n", "step", "removed", "val top1", "test top1", "MACs (M)", "CPL");
-  for (std::size_t i = 0; i < r.trajectory.size(); ++i) {
-    const method::CollapseStep& s = r.trajectory[i];
-    std::printf("%-5zu %-40s %8.2f%% %8.2f%% %10.2f %6.0f%s\n", i, s.removed.empty() ? "-" : join(s.removed, ",").c_str(),
-                s.val_top1, s.test_top1, s.metrics[0].second / 1e6, s.metrics[2].second, i == r.chosen ? "  <- chosen" : "");
-  }
-  std::printf("chosen: step %zu (%zu blocks removed, within %.2f points of the dense validation top-1); wrote %s\n",
-              r.chosen, kept_removed.size(), o.delta, out.string().c_str());
   return 0;
 }
 
@@ -510,7 +351,8 @@ int main(int argc, char** argv) {
     if (command == "collapse")
       return collapse_command(Args(argc, argv, 2, {"model", "weights", "dataset", "out", "delta", "method", "seed",
                                                    "heal-epochs", "threads", "workers", "latency", "val-size",
-                                                   "num-classes", "in-channels", "width"}));
+                                                   "num-classes", "in-channels", "width", "order", "random-seeds",
+                                                   "latency-budget", "latency-batch"}));
     if (command == "profile")
       return profile_command(Args(argc, argv, 2, {"model", "input-shape", "remove", "num-classes", "width"}, {"json"}));
     if (command == "maxswd")

@@ -82,6 +82,7 @@
 #include "graph/trace.hpp"     // defines: graph::trace (one eval forward on a batch of 1, ops with their module scope)
 #include "graph/analysis.hpp"  // defines: graph::macs, params, cpl, layers, LayerRow (the paper's MACs convention)
 #include "graph/collapse.hpp"  // defines: graph::collapse (remove a block's subgraph, rewire to its input), collapse_model
+#include "graph/discover.hpp"  // defines: graph::Region, discover_removable, collapse_region, collapse_discovered, collapse_model_discovered
 #include "graph/profile.hpp"   // defines: graph::Profile, profile, to_json, to_text
 
 // optim — optimisers, learning-rate schedules, gradient clipping
@@ -97,7 +98,7 @@
 #include "io/half.hpp"         // defines: half_to_float, float_to_half, bfloat16_to_float, float_to_bfloat16
 #include "io/safetensors.hpp"  // defines: Safetensors, load/save/parse/serialize_safetensors, HalfType
 #include "io/npy.hpp"          // defines: load_npy, save_npy, parse_npy, serialize_npy (numpy 1.24 layout)
-#include "io/svg_plot.hpp"     // defines: LinePlot, PlotSeries, svg_line_plot, save_svg_line_plot
+#include "io/svg_plot.hpp"     // defines: LinePlot, PlotSeries, PlotStyle, svg_line_plot, BarPlot, BarSeries, svg_bar_plot, save_*
 
 // train — the loop helpers
 #include "train/metrics.hpp"   // defines: train::topk_correct, Accuracy, RunningMean
@@ -107,5 +108,6 @@
 #include "train/checkpoint.hpp"  // defines: train::Checkpoint, save_checkpoint, load_checkpoint (exact resume)
 
 // lacoot — the method
-#include "method/regulariser.hpp"  // defines: method::MaxSWDRegulariser (λ·R over the marked blocks), block_distances
-#include "method/algorithm1.hpp"   // defines: method::algorithm1 (Algorithm 1; block-influence and random baselines)
+#include "method/regulariser.hpp"  // defines: method::MaxSWDRegulariser (λ·R over the marked blocks), block_distances, block_pair_means
+#include "method/ranking.hpp"      // defines: method::Ranking, parse_ranking, block_scores, block_cosine_influence, zscore_scores
+#include "method/algorithm1.hpp"   // defines: method::algorithm1 (Algorithm 1 with any ranking; block-influence and random baselines)

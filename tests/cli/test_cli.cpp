@@ -195,6 +195,56 @@ TEST_CASE("lacoot profile: the paper's MACs, dense and collapsed, as text and JS
   CHECK(r.output.find("layer1.1") != std::string::npos);  // the error lists the removable blocks
 }
 
+TEST_CASE("lacoot profile: removable regions found in the graph, marked or not, and --remove takes them") {
+  Result r = run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32 --json");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  Json j = parse_json(r.output);
+  CHECK(j.find("macs")->as_int64() == 140186634);  // the keys before are unchanged
+  const Json* discovered = j.find("discovered");
+  REQUIRE(discovered != nullptr);
+  auto region = [&](const Json& d, const std::string& path) -> const Json* {
+    for (const Json& e : d.as_array())
+      if (e.find("path")->as_string() == path) return &e;
+    return nullptr;
+  };
+  // Every declared block is found as a residual region; layer1.0 too (64x16x16 in and out, not
+  // marked); the downsampling blocks are not. A BasicBlock: 2 · 9·64²·16² = 18,874,368 MACs.
+  for (const Json& b : j.find("removable")->as_array()) {
+    const Json* e = region(*discovered, b.as_string());
+    REQUIRE_MESSAGE(e != nullptr, b.as_string());
+    CHECK(e->find("kind")->as_string() == "residual");
+    CHECK(e->find("declared")->as_bool());
+  }
+  const Json* l10 = region(*discovered, "layer1.0");
+  REQUIRE(l10 != nullptr);
+  CHECK(l10->find("kind")->as_string() == "residual");
+  CHECK(l10->find("macs")->as_int64() == 18874368);
+  CHECK_FALSE(l10->find("declared")->as_bool());
+  for (const char* changing : {"layer2.0", "layer3.0", "layer4.0", "conv1", "fc"}) CHECK(region(*discovered, changing) == nullptr);
+
+  r = run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32 --json --remove layer1.0,layer4.1");
+  REQUIRE(r.status == 0);
+  CHECK(parse_json(r.output).find("macs")->as_int64() == 102437898);  // as for two declared blocks
+
+  r = run_lacoot("profile --model mobilenet_v2-cifar --input-shape 3,32,32 --json");
+  REQUIRE(r.status == 0);
+  j = parse_json(r.output);
+  int residual = 0;
+  for (const Json& e : j.find("discovered")->as_array()) residual += e.find("kind")->as_string() == "residual";
+  CHECK(residual == 10);  // the stride-1 InvertedResiduals whose channels stay
+  const Json* f3 = region(*j.find("discovered"), "features.3");
+  REQUIRE(f3 != nullptr);
+  CHECK(f3->find("macs")->as_int64() == 8404992);  // 1,024·144·24 · 2 + 144·1,024·9
+
+  r = run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32");
+  CHECK(r.output.find("discovered  19 removable regions") != std::string::npos);
+  CHECK(r.output.find("layer1.1 *") != std::string::npos);
+  r = run_lacoot("profile --model resnet18-cifar --input-shape 3,32,32 --remove layer2.0");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("layer1.0") != std::string::npos);  // the error lists the discovered modules
+}
+
 TEST_CASE("lacoot collapse: Algorithm 1 on a briefly trained model writes the trajectory, plots and weights") {
   TempDir dir;
   Result t = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 64 --threads 2 "
@@ -228,6 +278,60 @@ TEST_CASE("lacoot collapse: Algorithm 1 on a briefly trained model writes the tr
   INFO(run.output);
   CHECK(run.status == 0);
   CHECK(load_npy(dir / "y.npy").shape() == Shape{3, 10});
+  // The per-block table and its bars.
+  const std::string blocks = read_file(dir / "col/blocks.csv");
+  CHECK(blocks.rfind("block,macs,params,latency_saved_ms_batch1,latency_saved_ms_batch128,val_maxswd,val_sliced,val_cosine_bi\n", 0) == 0);
+  for (const char* b : {"layer1.1,", "layer2.1,", "layer3.1,", "layer4.1,"}) CHECK(blocks.find(b) != std::string::npos);
+  CHECK(read_file(dir / "col/block_distances.svg").find("<rect") != std::string::npos);
+
+  // Several methods on fresh weights: the first is chosen; random runs each seed; the user's
+  // order is followed; Figure 4 has one series per method.
+  Result many = run_lacoot("collapse --model resnet18-cifar --weights " + dir / "run/model.safetensors" +
+                           " --dataset fashion-mnist --val-size 512 --latency 0 --delta 100 --threads 2 --method "
+                           "maxswd,random,order --random-seeds 2 --order layer4.1,layer1.1 --out " + dir / "many");
+  INFO(many.output);
+  REQUIRE(many.status == 0);
+  Json all = parse_json(read_file(dir / "many/trajectories.json"));
+  const auto& runs = all.find("runs")->as_array();
+  REQUIRE(runs.size() == 4);
+  CHECK(runs[0].find("method")->as_string() == "maxswd");
+  CHECK(runs[1].find("method")->as_string() == "random");
+  CHECK(runs[2].find("seed")->as_int64() == 1);
+  const auto& ordered = runs[3].find("steps")->as_array();
+  REQUIRE(ordered.size() == 3);  // dense, layer4.1, then layer1.1; the two blocks not named stay
+  CHECK(ordered[2].find("removed")->as_array()[0].as_string() == "layer4.1");
+  CHECK(ordered[2].find("removed")->as_array()[1].as_string() == "layer1.1");
+  const auto& random_mean = all.find("mean_over_seeds")->find("random")->as_array();
+  REQUIRE(random_mean.size() == 5);
+  CHECK(random_mean[4].find("runs")->as_int64() == 2);
+  CHECK(random_mean[4].find("cpl")->as_double() == 10.0);
+  // The first run's own files are those of a single-method run.
+  CHECK(parse_json(read_file(dir / "many/trajectory.json")).find("method")->as_string() == "maxswd");
+  const std::string fig4 = read_file(dir / "many/accuracy_vs_cpl.svg");
+  for (const char* name : {">maxswd<", ">random (2 seeds)<", ">order<"}) CHECK(fig4.find(name) != std::string::npos);
+  CHECK(fig4.find("<path d=\"M") != std::string::npos);  // random's ± std bars
+  CHECK(read_file(dir / "many/trajectories.csv").rfind("method,seed,step,removed,val_top1,test_top1,macs", 0) == 0);
+
+  // A latency budget the dense model meets removes nothing; one no model meets removes all.
+  Result loose = run_lacoot("collapse --model resnet18-cifar --weights " + dir / "run/model.safetensors" +
+                            " --dataset fashion-mnist --val-size 512 --delta 100 --threads 2 --method order --order "
+                            "layer4.1 --latency-budget 1e9 --out " + dir / "budget");
+  INFO(loose.output);
+  REQUIRE(loose.status == 0);
+  Json b = parse_json(read_file(dir / "budget/trajectory.json"));
+  CHECK(b.find("steps")->size() == 1);
+  CHECK(b.find("latency_budget_met")->as_bool());
+  CHECK(loose.output.find("met at step 0") != std::string::npos);
+  CHECK(b.find("steps")->as_array()[0].find("latency_ms_batch128")->as_double() > 0);
   CHECK(run_lacoot("collapse --model resnet18-cifar --weights " + dir / "run/model.safetensors" +
-                   " --dataset fashion-mnist --method greedy --out " + dir / "bad").status == 1);
+                   " --dataset fashion-mnist --latency 0 --latency-budget 5 --out " + dir / "bad").status == 2);
+  CHECK(run_lacoot("collapse --model resnet18-cifar --weights " + dir / "run/model.safetensors" +
+                   " --dataset fashion-mnist --method order --out " + dir / "bad").status == 2);
+
+  // An unknown method is a mistake on the command line (status 2), named with the valid ones.
+  Result bad = run_lacoot("collapse --model resnet18-cifar --weights " + dir / "run/model.safetensors" +
+                          " --dataset fashion-mnist --method greedy --out " + dir / "bad");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("unknown removal method \"greedy\" (expected maxswd, sliced, zscore, cosine, block-influence, "
+                        "random or order)") != std::string::npos);
 }

@@ -2,7 +2,8 @@
 // its input's distribution, in max-sliced Wasserstein distance (METHOD.md §2).
 //
 // Holds: RegulariserOptions, MaxSWDRegulariser (collects every block's input and output during
-// the forward pass, and turns them into λ·R), and block_distances (R̂_k on held-out data, the
+// the forward pass, and turns them into λ·R), block_pair_means (a score of every block's input
+// and output, averaged over held-out batches) and block_distances (R̂_k on held-out data, the
 // ranking Algorithm 1 removes blocks by).
 // Needs: nn/module.hpp and nn/block.hpp (the marks), ot/sliced_wasserstein.hpp.
 // Leaves out: which blocks exist — the model marks them (nn::Module::mark_block); this code
@@ -98,18 +99,16 @@ class MaxSWDRegulariser {
   bool recording_ = true;
 };
 
-// R̂_k for every removable block of `model` on the batches of `loader` (in evaluation mode,
-// without gradients): the mean over batches of MaxSWD_2(X_k, Y_k), each batch with fresh
-// directions from Generator(seed) — the same directions for a given seed, so two models or two
-// steps of Algorithm 1 are compared on equal terms. `mean_sliced` gives the reference's
-// validation variant (the mean over directions, SW_2) instead.
-template <class Loader>
-std::vector<std::pair<std::string, double>> block_distances(nn::Module& model, Loader& loader, int64_t n_projections = 50,
-                                                            uint64_t seed = 0, bool mean_sliced = false) {
+// Walks `loader` once in evaluation mode, without gradients, and gives score(k, X_k, Y_k) for
+// every removable block k on every batch (X_k, Y_k its input and output flattened to rows);
+// returns each block's path with the mean of its scores over the batches. Blocks are scored
+// in the model's order within a batch, so a score that draws directions draws them in a fixed
+// order.
+template <class Loader, class Score>
+std::vector<std::pair<std::string, double>> block_pair_means(nn::Module& model, Loader& loader, Score&& score) {
   model.eval();
   NoGradGuard no_grad;
   const auto marked = nn::blocks(model);
-  std::vector<std::pair<std::string, double>> out;
   std::vector<std::pair<Tensor, Tensor>> pairs(marked.size());
   std::vector<int> ids;
   for (std::size_t k = 0; k < marked.size(); ++k)
@@ -117,21 +116,32 @@ std::vector<std::pair<std::string, double>> block_distances(nn::Module& model, L
         [&pairs, k](nn::Module&, const Tensor& in, const Tensor& o) { pairs[k] = {in, o}; }));
   std::vector<double> sums(marked.size(), 0.0);
   int64_t batches = 0;
-  Generator gen(seed);
   for (auto& batch : loader) {
     model(batch.images);
-    for (std::size_t k = 0; k < marked.size(); ++k) {
-      Tensor X = as_rows(pairs[k].first), Y = as_rows(pairs[k].second);
-      Tensor P = random_projections(X.size(1), n_projections, gen, X.dtype());
-      sums[k] += (mean_sliced ? sliced_wasserstein(X, Y, P) : max_sliced_wasserstein(X, Y, P)).item();
-    }
+    for (std::size_t k = 0; k < marked.size(); ++k) sums[k] += score(k, as_rows(pairs[k].first), as_rows(pairs[k].second));
     ++batches;
   }
+  std::vector<std::pair<std::string, double>> out;
   for (std::size_t k = 0; k < marked.size(); ++k) {
     marked[k].second->remove_forward_hook(ids[k]);
     out.emplace_back(marked[k].first, batches ? sums[k] / static_cast<double>(batches) : 0.0);
   }
   return out;
+}
+
+// R̂_k for every removable block of `model` on the batches of `loader`: the mean over batches
+// of MaxSWD_2(X_k, Y_k), each batch with fresh directions from Generator(seed) — the same
+// directions for a given seed, so two models or two steps of Algorithm 1 are compared on equal
+// terms. `mean_sliced` gives the reference's validation variant (the mean over directions,
+// SW_2) instead.
+template <class Loader>
+std::vector<std::pair<std::string, double>> block_distances(nn::Module& model, Loader& loader, int64_t n_projections = 50,
+                                                            uint64_t seed = 0, bool mean_sliced = false) {
+  Generator gen(seed);
+  return block_pair_means(model, loader, [&](std::size_t, const Tensor& X, const Tensor& Y) {
+    Tensor P = random_projections(X.size(1), n_projections, gen, X.dtype());
+    return (mean_sliced ? sliced_wasserstein(X, Y, P) : max_sliced_wasserstein(X, Y, P)).item();
+  });
 }
 
 }  // namespace lacoot::method
