@@ -104,7 +104,7 @@ inline int profile_command(const lacoot::train::Args& a) {
   }
   nn::ModulePtr model = models::make_model(name, options);
 
-  const graph::Profile p = graph::profile(*model, chw, remove);
+  const graph::Profile p = graph::profile(*model, chw, remove, graph::Discovery::on);
   if (a.has("json")) {
     std::printf("%s\n", graph::to_json(p).c_str());
     return 0;

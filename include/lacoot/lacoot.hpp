@@ -83,7 +83,7 @@
 #include "graph/analysis.hpp"  // defines: graph::macs, params, cpl, layers, LayerRow (the paper's MACs convention)
 #include "graph/collapse.hpp"  // defines: graph::collapse (remove a block's subgraph, rewire to its input), collapse_model
 #include "graph/discover.hpp"  // defines: graph::Region, discover_removable, collapse_region, collapse_discovered, collapse_model_discovered
-#include "graph/profile.hpp"   // defines: graph::Profile, profile, to_json, to_text
+#include "graph/profile.hpp"   // defines: graph::Profile, Discovery, profile, to_json, to_text
 
 // optim — optimisers, learning-rate schedules, gradient clipping
 #include "optim/optimizer.hpp"     // defines: optim::Optimizer, ParamGroup, StateDict (param groups, zero_grad, state_dict)

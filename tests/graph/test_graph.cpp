@@ -541,6 +541,11 @@ TEST_CASE("profile: the figures, the removable blocks and the layers; the model 
   CHECK(p.removable == Names{"layer1.1", "layer2.1", "layer3.1"});
   CHECK(nn::blocks(*model).size() == 4);  // the graph was collapsed, not the model
   CHECK(p.layers.size() == 41 - 4);       // 20 convs, 20 BNs, fc; layer4.1 held 2 of each
+  // Discovery is asked for: a plain profile (what Algorithm 1 measures each step) skips it.
+  CHECK(p.discovered.empty());
+  const graph::Profile searched = graph::profile(*model, {3, 32, 32}, {"layer4.1"}, graph::Discovery::on);
+  CHECK(searched.macs == p.macs);
+  CHECK_FALSE(searched.discovered.empty());
   const std::string json = graph::to_json(p);
   CHECK(json.rfind("{\"macs\": 121312266, \"params\": 6453322, \"cpl\": 16, \"removable\": "
                    "[\"layer1.1\", \"layer2.1\", \"layer3.1\"], \"layers\": [", 0) == 0);

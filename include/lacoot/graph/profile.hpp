@@ -1,6 +1,6 @@
 // lacoot/graph/profile.hpp — a model's cost in one call: MACs, parameters, CPL, layers.
 //
-// Holds: Profile, profile(graph), profile(model, sample_shape, remove), to_json(profile),
+// Holds: Profile, Discovery, profile(graph), profile(model, sample_shape, remove), to_json(profile),
 // to_text(profile), and the number formats they use (with_commas, human).
 // Needs: graph/trace.hpp, analysis.hpp, collapse.hpp, discover.hpp.
 // Leaves out: latency, and the command line (tools/profile_command.hpp prints these for
@@ -9,8 +9,10 @@
 // profile(model, {3, 32, 32}, {"layer4.1"}) traces the model, collapses the graph (the model is
 // not modified: the transform works on the graph, graph/collapse.hpp) and measures the result
 // with graph/analysis.hpp's conventions, for one image. What to remove may be a declared block
-// or a module that graph/discover.hpp finds removable ("layer1.0"); the profile lists those
-// regions of the result too, marked or not. The JSON is one object,
+// or a module that graph/discover.hpp finds removable ("layer1.0"). Asked with Discovery::on
+// (as `lacoot profile` does), the profile lists those regions of the result too, marked or not;
+// by default it does not search for them, since Algorithm 1 measures every step. The JSON is one
+// object,
 //   {"macs": 121312266, "params": 6453322, "cpl": 16, "removable": ["layer1.1", ...],
 //    "layers": [{"scope": "conv1", "op": "conv2d", "shape": [64, 32, 32], "macs": 1769472,
 //                "params": 1728}, ...],
@@ -37,18 +39,23 @@ struct Profile {
   int64_t cpl = 0;     // critical path length in conv2d / linear layers
   std::vector<std::string> removable;  // the blocks still removable, in the model's order
   std::vector<LayerRow> layers;        // the per-layer table, forward order
-  std::vector<Region> discovered;      // the removable regions the graph shows (graph/discover.hpp)
+  std::vector<Region> discovered;      // the removable regions the graph shows (Discovery::on only)
 };
 
-inline Profile profile(const Graph& g) {
-  return {macs(g), params(g), cpl(g), g.blocks, layers(g), discover_removable(g)};
+// Whether a profile also searches the graph for removable regions (graph/discover.hpp).
+enum class Discovery { off, on };
+
+inline Profile profile(const Graph& g, Discovery discovery = Discovery::off) {
+  return {macs(g), params(g), cpl(g), g.blocks, layers(g),
+          discovery == Discovery::on ? discover_removable(g) : std::vector<Region>{}};
 }
 
 // Traces `model` on one sample of `sample_shape` (C, H, W for images; no batch dim), removes
 // the `remove` blocks (declared, or discovered modules) from the graph, and measures what is
 // left. The model is left unchanged.
-inline Profile profile(nn::Module& model, const Shape& sample_shape, const std::vector<std::string>& remove = {}) {
-  return profile(collapse_discovered(trace(model, sample_shape), remove));
+inline Profile profile(nn::Module& model, const Shape& sample_shape, const std::vector<std::string>& remove = {},
+                       Discovery discovery = Discovery::off) {
+  return profile(collapse_discovered(trace(model, sample_shape), remove), discovery);
 }
 
 // 140186634 → "140,186,634".
