@@ -277,13 +277,11 @@ inline int collapse_command(const train::Args& a) {
   for (const std::string& m : split_commas(a.str("method", a.has("order") ? "order" : "maxswd"), "method")) {
     try {
       methods.push_back(method::parse_ranking(m));
-      if (std::count(methods.begin(), methods.end(), methods.back()) > 1)
-        throw train::UsageError("--method names " + m + " twice");
-    } catch (const train::UsageError&) {
-      throw;
     } catch (const Error& e) {
       throw train::UsageError(std::string("--method: ") + e.what());
     }
+    if (std::count(methods.begin(), methods.end(), methods.back()) > 1)
+      throw train::UsageError("--method names " + m + " twice");
   }
   std::vector<std::string> order;
   if (a.has("order")) order = split_commas(a.str("order"), "order");
