@@ -14,33 +14,17 @@ scales every stage (64 is the paper's). Needs PyTorch and torchvision (tools/set
 """
 import argparse
 import json
-import subprocess
-import sys
 import time
+
+from bench_peer import cifar_resnet18, run_both
 
 
 def torch_side(threads, width, repeat):
     import torch
-    import torchvision
-    from torchvision.models.resnet import BasicBlock, ResNet
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-
-    def build():
-        m = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10, width_per_group=64)
-        if width != 64:  # torchvision fixes the stage widths at 64·2^s; rebuild them at `width`
-            m.inplanes = width
-            m.bn1 = torch.nn.BatchNorm2d(width)
-            m.layer1 = m._make_layer(BasicBlock, width, 2)
-            m.layer2 = m._make_layer(BasicBlock, width * 2, 2, stride=2)
-            m.layer3 = m._make_layer(BasicBlock, width * 4, 2, stride=2)
-            m.layer4 = m._make_layer(BasicBlock, width * 8, 2, stride=2)
-            m.fc = torch.nn.Linear(width * 8, 10)
-        m.conv1 = torch.nn.Conv2d(3, width, 3, 1, 1, bias=False)
-        return m.eval()
-
-    dense, collapsed = build(), build()
+    dense, collapsed = cifar_resnet18(width).eval(), cifar_resnet18(width).eval()
     for layer in (collapsed.layer1, collapsed.layer2, collapsed.layer3, collapsed.layer4):
         layer[1] = torch.nn.Identity()
     best = {}
@@ -75,10 +59,7 @@ def main():
     if not a.bench_latency:
         p.error("give the path of lacoot's bench_latency")
     common = ["--threads", str(a.threads), "--width", str(a.width), "--repeat", str(a.repeat)]
-    ours = json.loads(subprocess.run([a.bench_latency, *common, "--json"], check=True, capture_output=True,
-                                     text=True).stdout)
-    theirs = json.loads(subprocess.run([sys.executable, __file__, "--torch-side", *common], check=True,
-                                       capture_output=True, text=True).stdout)
+    ours, theirs = run_both(a.bench_latency, common, __file__)
     print(f"ResNet-18-CIFAR inference, width {a.width}, 3x32x32 float32, {a.threads} threads, best of {a.repeat}")
     print(f"{'':12}{'dense b1':>10}{'coll. b1':>10}{'ratio':>7}{'dense b128':>12}{'coll. b128':>12}{'ratio':>7}")
     for name, r in (("lacoot", ours), (f"torch {theirs['torch']}", theirs)):

@@ -12,12 +12,11 @@ as the LaCoOT reference calls it every step) with .backward(), timed the same wa
 (tools/setup.sh --torch).
 """
 import argparse
-import json
-import subprocess
-import time
 
 import ot
 import torch
+
+from bench_peer import best_time, run_json
 
 
 def main():
@@ -29,9 +28,8 @@ def main():
     p.add_argument("--projections", type=int, default=50)
     p.add_argument("--repeat", type=int, default=5)
     a = p.parse_args()
-    ours = json.loads(subprocess.run([a.bench_maxswd, "--threads", str(a.threads), "--n", str(a.n), "--d", str(a.d),
-                                      "--projections", str(a.projections), "--repeat", str(a.repeat), "--json"],
-                                     check=True, capture_output=True, text=True).stdout)
+    ours = run_json([a.bench_maxswd, "--threads", str(a.threads), "--n", str(a.n), "--d", str(a.d),
+                     "--projections", str(a.projections), "--repeat", str(a.repeat), "--json"])
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     X = torch.randn(a.n, a.d, requires_grad=True)
@@ -43,12 +41,7 @@ def main():
         dist = ot.sliced.max_sliced_wasserstein_distance(X, Y, n_projections=a.projections, p=2)
         dist.backward()
 
-    run()
-    best = float("inf")
-    for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t0)
+    best = best_time(a.repeat, run)
     print(f"Max-SWD forward+backward, n {a.n}, d {a.d}, {a.projections} directions, float32, {a.threads} threads")
     print(f"lacoot          {ours['seconds'] * 1e3:10.2f} ms")
     print(f"POT {ot.__version__} (torch {torch.__version__}) {best * 1e3:10.2f} ms")

@@ -10,23 +10,12 @@ forward + backward. Prints both and the ratio lacoot / PyTorch throughput (= PyT
 lacoot time) per shape and overall (sum of times). Needs PyTorch (tools/setup.sh --torch).
 """
 import argparse
-import json
-import subprocess
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-
-def best_time(repeat, fn):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+from bench_peer import best_time, run_json
 
 
 def torch_conv(c, batch, repeat):
@@ -62,7 +51,7 @@ def main():
 
     cmd = [args.bench_ops, "--json", "--threads", str(args.threads), "--batch", str(args.batch),
            "--repeat", str(args.repeat)]
-    lacoot = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    lacoot = run_json(cmd)
 
     torch.set_num_threads(args.threads)
     print(f"lacoot vs PyTorch {torch.__version__} (CPU, float32): {args.threads} threads, "

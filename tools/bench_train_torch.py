@@ -13,20 +13,17 @@ resident high-water mark (ru_maxrss). Prints both and the ratios. Needs PyTorch 
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
+
+from bench_peer import cifar_resnet18, run_both
 
 
 def torch_side(threads, batch, steps):
     import torch
-    import torchvision
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = torchvision.models.resnet18(num_classes=10)
-    model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-    model.train()
+    model = cifar_resnet18().train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     x = torch.randn(batch, 3, 32, 32)
     y = torch.arange(batch) % 10
@@ -62,10 +59,7 @@ def main():
     if not a.bench_train:
         p.error("give the path of lacoot's bench_train")
     common = ["--threads", str(a.threads), "--batch", str(a.batch), "--steps", str(a.steps)]
-    ours = json.loads(subprocess.run([a.bench_train, *common, "--json"], check=True, capture_output=True,
-                                     text=True).stdout)
-    theirs = json.loads(subprocess.run([sys.executable, __file__, "--torch-side", *common], check=True,
-                                       capture_output=True, text=True).stdout)
+    ours, theirs = run_both(a.bench_train, common, __file__)
     print(f"ResNet-18-CIFAR training step, batch {a.batch}, 3x32x32, float32, {a.threads} threads, "
           f"{a.steps} steps after one warm-up")
     print(f"{'':10}{'s/step':>10}{'img/s':>10}{'peak RSS MB':>14}")
