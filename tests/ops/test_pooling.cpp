@@ -6,7 +6,8 @@
 // indices and input gradients for strides other than the kernel, padding, dilation,
 // ceil_mode, count_include_pad, divisor_override, and adaptive sizes that do not divide the
 // input); gradcheck (central differences; max pooling on distinct values, so no ties); float32
-// against the same fixtures.
+// against the same fixtures; max_pool2d against a window-at-a-time scan written here, on values
+// full of ties, NaN and −∞.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -130,6 +131,77 @@ TEST_CASE("pooling: indices of max_pool2d_with_indices") {
   auto [m2, i2] = max_pool2d_with_indices(flat, 2);
   CHECK(std::isnan(m2.data<double>()[1]));
   CHECK(i2.data<int64_t>()[1] == 7);
+}
+
+// max_pool2d one window at a time, scanning its taps in row-major order (PyTorch's
+// max_pool2d_kernel): the reference for the two-pass kernel of backend/cpu/pooling.hpp.
+std::pair<std::vector<double>, std::vector<int64_t>> window_max(const Tensor& x, IntPair k, IntPair st,
+                                                                IntPair pad, IntPair dil, int64_t Ho,
+                                                                int64_t Wo) {
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  std::vector<double> out;
+  std::vector<int64_t> idx;
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t i = 0; i < Ho; ++i)
+      for (int64_t j = 0; j < Wo; ++j) {
+        double best = -INFINITY;
+        int64_t arg = -1;
+        for (int64_t a = 0; a < k.h; ++a)
+          for (int64_t b = 0; b < k.w; ++b) {
+            const int64_t h = i * st.h - pad.h + a * dil.h, w = j * st.w - pad.w + b * dil.w;
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            const double v = x.data<double>()[(p * H + h) * W + w];
+            if (arg < 0 || v > best || std::isnan(v)) best = v, arg = h * W + w;
+          }
+        out.push_back(best);
+        idx.push_back(arg);
+      }
+  return {out, idx};
+}
+
+TEST_CASE("max_pool2d: the two-pass kernel finds the row-major window scan's tap, ties and NaN included") {
+  manual_seed(11);
+  struct Case {
+    IntPair k, st, pad, dil;
+    bool ceil;
+    Shape shape;
+  };
+  const std::vector<Case> cases = {
+      {3, 2, 1, 1, false, {2, 3, 32, 32}},  // ResNet's stem pool
+      {3, 2, 1, 1, false, {1, 2, 7, 9}},    // odd sizes
+      {2, 2, 0, 1, false, {1, 2, 6, 8}},    // VGG's
+      {3, 1, 1, 1, false, {1, 2, 5, 6}},    // stride 1
+      {{2, 3}, {3, 2}, {1, 1}, 1, true, {1, 2, 8, 11}},  // stride 3 rows, ceil_mode
+      {3, 2, 1, 2, false, {1, 2, 9, 10}},   // dilation
+      {{1, 4}, {1, 3}, {0, 2}, 1, true, {1, 1, 3, 13}},  // wide windows, stride 3 columns
+      {5, 4, 2, 1, false, {1, 1, 3, 3}},    // windows wider than the plane
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.shape);
+    CAPTURE(c.k.w);
+    CAPTURE(c.st.w);
+    CAPTURE(c.dil.h);
+    // Values from {-1, 0, 1} (ties everywhere, as after a ReLU), a few NaN and −∞.
+    Tensor x = rand(c.shape, kFloat64);
+    double* v = x.data<double>();
+    for (int64_t i = 0; i < x.numel(); ++i) v[i] = std::floor(v[i] * 3) - 1;
+    for (int64_t i = 7; i < x.numel(); i += 23) v[i] = NAN;
+    for (int64_t i = 3; i < x.numel(); i += 17) v[i] = -INFINITY;
+    const MaxPool2dOptions o{.stride = c.st, .padding = c.pad, .dilation = c.dil, .ceil_mode = c.ceil};
+    for (DType dtype : {kFloat64, kFloat32}) {
+      auto [out, idx] = max_pool2d_with_indices(x.to(dtype), c.k, o);
+      const auto [want, want_idx] = window_max(x, c.k, c.st, c.pad, c.dil, out.size(2), out.size(3));
+      Tensor got = out.to(kFloat64);
+      const Tensor values_only = max_pool2d(x.to(dtype), c.k, o).to(kFloat64);
+      REQUIRE(got.numel() == static_cast<int64_t>(want.size()));
+      for (int64_t i = 0; i < got.numel(); ++i) {
+        CAPTURE(i);
+        const double g = got.data<double>()[i], w = want[i], g2 = values_only.data<double>()[i];
+        CHECK((std::isnan(w) ? std::isnan(g) && std::isnan(g2) : g == w && g2 == w));
+        CHECK(idx.data<int64_t>()[i] == want_idx[i]);
+      }
+    }
+  }
 }
 
 TEST_CASE("pooling: forward, indices and gradients match PyTorch") {

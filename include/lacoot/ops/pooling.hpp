@@ -101,20 +101,24 @@ inline Shape pooled_shape(const Tensor& input, int64_t Ho, int64_t Wo) {
 
 // ---- max pooling ----
 
-// (out, indices): out[n, c, i, j] = the maximum of input[n, c] over window (i, j); indices,
-// int64 and of out's shape, holds where it was, as h·W + w within the plane (PyTorch's
-// return_indices = True; LibTorch's max_pool2d_with_indices). Only out is differentiable.
-inline std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntPair kernel_size,
-                                                          const MaxPool2dOptions& options = {}) {
+namespace detail {
+
+// max_pool2d's forward, and its backward recorded when the input requires grad; the indices
+// are computed when `want_indices` or the backward needs them (else left undefined).
+inline std::tuple<Tensor, Tensor> max_pool2d_impl(const Tensor& input, IntPair kernel_size,
+                                                  const MaxPool2dOptions& options, bool want_indices) {
   const backend::cpu::Pool2dShape s =
-      detail::pool2d_shape("max_pool2d", input, kernel_size, options.stride.value_or(kernel_size),
-                           options.padding, options.dilation, options.ceil_mode);
-  Tensor out = Tensor::empty(detail::pooled_shape(input, s.Ho, s.Wo), input.dtype(), input.device());
-  Tensor indices = Tensor::empty(out.shape(), kInt64, input.device());
+      pool2d_shape("max_pool2d", input, kernel_size, options.stride.value_or(kernel_size),
+                   options.padding, options.dilation, options.ceil_mode);
+  Tensor out = Tensor::empty(pooled_shape(input, s.Ho, s.Wo), input.dtype(), input.device());
+  const bool backward = autograd::GradMode::is_enabled() && input.requires_grad();
+  Tensor indices = want_indices || backward ? Tensor::empty(out.shape(), kInt64, input.device()) : Tensor();
   dispatch_floating(input.dtype(), "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    backend::cpu::max_pool2d_forward(input.data<T>(), s, out.data<T>(), indices.data<int64_t>());
+    backend::cpu::max_pool2d_forward(input.data<T>(), s, out.data<T>(),
+                                     indices.defined() ? indices.data<int64_t>() : nullptr);
   });
+  if (!backward) return {out, indices};
   autograd::record(out, "max_pool2d", {input}, [indices, in_shape = input.shape(), s](
                                                    const Tensor& g, const std::vector<bool>&) {
     // Forward: out = x[argmax]; so dx[argmax] += g, and 0 elsewhere.
@@ -128,11 +132,22 @@ inline std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, I
   return {out, indices};
 }
 
+}  // namespace detail
+
+// (out, indices): out[n, c, i, j] = the maximum of input[n, c] over window (i, j); indices,
+// int64 and of out's shape, holds where it was, as h·W + w within the plane (PyTorch's
+// return_indices = True; LibTorch's max_pool2d_with_indices). Only out is differentiable.
+inline std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntPair kernel_size,
+                                                          const MaxPool2dOptions& options = {}) {
+  return detail::max_pool2d_impl(input, kernel_size, options, true);
+}
+
 // out[n, c, i, j] = max of input[n, c] over window (i, j), as torch.nn.functional.max_pool2d.
 //   max_pool2d(x, 2)                                  2×2 windows, stride 2
 //   max_pool2d(x, 3, {.stride = 2, .padding = 1})     ResNet's stem pooling
+// Without a backward to record (evaluation, NoGradGuard) no indices are computed.
 inline Tensor max_pool2d(const Tensor& input, IntPair kernel_size, const MaxPool2dOptions& options = {}) {
-  return std::get<0>(max_pool2d_with_indices(input, kernel_size, options));
+  return std::get<0>(detail::max_pool2d_impl(input, kernel_size, options, false));
 }
 
 // ---- average pooling ----

@@ -4,8 +4,8 @@
 // output cell for each kind of pooling, and forward/backward loops for max_pool2d (with int64
 // argmax indices), avg_pool2d and adaptive_avg_pool2d.
 // Needs: core/.
-// Leaves out: argument checks and autograd (ops/pooling.hpp); vectorised or channels-last
-// kernels (a plane at a time is simple and fast enough for the networks lacoot trains).
+// Leaves out: argument checks and autograd (ops/pooling.hpp); channels-last kernels (a plane
+// at a time is simple and fast enough for the networks lacoot trains).
 //
 // Every kernel works on `planes` = N·C independent H×W images, split over threads. Each
 // plane's gradient is written by the thread that owns the plane, summing overlapping windows
@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "../../core/parallel.hpp"
 
@@ -55,37 +57,131 @@ void for_each_plane(int64_t planes, int64_t work, Fn&& fn) {
 
 // ---- max_pool2d ----
 
+namespace detail {
+
+// One input row's maxima over the column taps of every output column j: taps
+// w = j·sw − pw + b·dw inside [0, W), first maximum kept (strict >), a NaN always taking over.
+// `col` gets the winning column (-1 where no tap lies inside), if not null. Sw is the stride
+// when known at compile time (1 or 2: the columns whose taps all lie inside then vectorise),
+// or 0 to read it from the shape.
+template <int Sw, class T>
+void pool_row_max(const T* row, const Pool2dShape& s, T* best, int32_t* col) {
+  const int64_t sw = Sw ? Sw : s.sw, span = (s.kw - 1) * s.dw;
+  // Columns [j0, j1) have every tap inside the row.
+  const int64_t j0 = std::min<int64_t>(s.Wo, (s.pw + sw - 1) / sw);
+  const int64_t j1 = std::max<int64_t>(j0, std::min<int64_t>(s.Wo, s.W - span + s.pw > 0
+                                                                    ? (s.W - span + s.pw - 1) / sw + 1 : 0));
+  auto edge = [&](int64_t j) {
+    int64_t w0 = j * sw - s.pw;
+    const int64_t w1 = std::min(w0 + span + 1, s.W);
+    while (w0 < 0) w0 += s.dw;
+    T m = -std::numeric_limits<T>::infinity();
+    int64_t arg = w0 < w1 ? w0 : -1;
+    for (int64_t w = w0; w < w1; w += s.dw) {
+      const T v = row[w];
+      if (v > m || v != v) m = v, arg = w;
+    }
+    best[j] = m;
+    if (col) col[j] = static_cast<int32_t>(arg);
+  };
+  for (int64_t j = 0; j < j0; ++j) edge(j);
+  if (j1 > j0) {  // first tap, then the others in order, each compared as a select
+    for (int64_t j = j0; j < j1; ++j) best[j] = row[j * sw - s.pw];
+    if (col)
+      for (int64_t j = j0; j < j1; ++j) col[j] = static_cast<int32_t>(j * sw - s.pw);
+    for (int64_t b = 1; b < s.kw; ++b) {
+      const T* r = row + b * s.dw - s.pw;
+      if (col) {
+        for (int64_t j = j0; j < j1; ++j) {
+          const T v = r[j * sw];
+          const bool take = v > best[j] || v != v;
+          best[j] = take ? v : best[j];
+          col[j] = take ? static_cast<int32_t>(j * sw - s.pw + b * s.dw) : col[j];
+        }
+      } else {
+        for (int64_t j = j0; j < j1; ++j) {
+          const T v = r[j * sw];
+          best[j] = v > best[j] || v != v ? v : best[j];
+        }
+      }
+    }
+  }
+  for (int64_t j = j1; j < s.Wo; ++j) edge(j);
+}
+
+// This thread's scratch for one plane's row maxima (H·Wo values and their columns).
+template <class T>
+std::vector<T>& pool_row_buffer() {
+  thread_local std::vector<T> buffer;
+  return buffer;
+}
+inline std::vector<int32_t>& pool_col_buffer() {
+  thread_local std::vector<int32_t> buffer;
+  return buffer;
+}
+
+}  // namespace detail
+
 // out[i, j] = max of the window's taps x[i·sh − ph + a·dh, j·sw − pw + b·dw] that fall inside
 // the plane (padding never wins: it counts as −∞); indices[i, j] = the argmax as h·W + w
-// within the plane, as PyTorch returns it. The first maximum wins ties (PyTorch's
-// max_pool2d_kernel compares with >).
+// within the plane, as PyTorch returns it (not written when `indices` is null: evaluation
+// needs only the values). The first maximum in the window's row-major order wins ties
+// (PyTorch's max_pool2d_kernel compares with >), and a NaN tap always takes over, so NaN
+// propagates.
+//
+// Two passes per plane, each along contiguous memory: every input row's maxima over the
+// column taps of each output column (detail::pool_row_max), then each output row's maximum
+// over its kh rows of those. Scanning the rows in order, each row's columns in order, finds
+// the same tap as the row-major scan of the window: the first row holding the maximum, and in
+// it the first column (for NaN: the last NaN of the last row holding one). The window's
+// kh·kw taps are read as H·kw + Ho·kh, and both loops vectorise: ResNet's 3×3 stride-2 pool,
+// 64 planes of 32×32 per image, ran ~4× faster than one window at a time (2 threads, batch 128).
 template <class T>
 void max_pool2d_forward(const T* x, const Pool2dShape& s, T* out, int64_t* indices) {
-  for_each_plane(s.planes, s.Ho * s.Wo * s.kh * s.kw, [&](int64_t p) {
+  for_each_plane(s.planes, s.H * s.Wo * s.kw + s.Ho * s.Wo * s.kh, [&](int64_t p) {
     const T* xp = x + p * s.H * s.W;
+    std::vector<T>& rows = detail::pool_row_buffer<T>();
+    std::vector<int32_t>& cols = detail::pool_col_buffer();
+    rows.resize(static_cast<std::size_t>(s.H * s.Wo));
+    if (indices) cols.resize(static_cast<std::size_t>(s.H * s.Wo));
+    for (int64_t h = 0; h < s.H; ++h) {
+      T* best = rows.data() + h * s.Wo;
+      int32_t* col = indices ? cols.data() + h * s.Wo : nullptr;
+      if (s.sw == 1) detail::pool_row_max<1>(xp + h * s.W, s, best, col);
+      else if (s.sw == 2) detail::pool_row_max<2>(xp + h * s.W, s, best, col);
+      else detail::pool_row_max<0>(xp + h * s.W, s, best, col);
+    }
     for (int64_t i = 0; i < s.Ho; ++i) {
       // First tap inside the plane: step past the padding by whole dilations.
       int64_t h0 = i * s.sh - s.ph;
       const int64_t h1 = std::min(h0 + (s.kh - 1) * s.dh + 1, s.H);
       while (h0 < 0) h0 += s.dh;
-      for (int64_t j = 0; j < s.Wo; ++j) {
-        int64_t w0 = j * s.sw - s.pw;
-        const int64_t w1 = std::min(w0 + (s.kw - 1) * s.dw + 1, s.W);
-        while (w0 < 0) w0 += s.dw;
-        // As PyTorch: start from the first tap at −∞ (so a window of −∞ points at that tap);
-        // a NaN tap always takes over, so NaN propagates.
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t arg = h0 < h1 && w0 < w1 ? h0 * s.W + w0 : -1;  // -1: no tap inside (the checks exclude it)
-        for (int64_t h = h0; h < h1; h += s.dh)
-          for (int64_t w = w0; w < w1; w += s.dw) {
-            const T v = xp[h * s.W + w];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              arg = h * s.W + w;
-            }
+      T* o = out + (p * s.Ho + i) * s.Wo;
+      int64_t* idx = indices ? indices + (p * s.Ho + i) * s.Wo : nullptr;
+      if (h0 >= h1) {  // no row inside (the checks exclude it): −∞, index −1
+        std::fill_n(o, s.Wo, -std::numeric_limits<T>::infinity());
+        if (idx) std::fill_n(idx, s.Wo, int64_t{-1});
+        continue;
+      }
+      const T* first = rows.data() + h0 * s.Wo;
+      std::copy_n(first, s.Wo, o);
+      if (idx)
+        for (int64_t j = 0; j < s.Wo; ++j) {
+          const int32_t c = cols[h0 * s.Wo + j];
+          idx[j] = c < 0 ? -1 : h0 * s.W + c;
+        }
+      for (int64_t h = h0 + s.dh; h < h1; h += s.dh) {
+        const T* r = rows.data() + h * s.Wo;
+        if (idx) {
+          const int32_t* c = cols.data() + h * s.Wo;
+          for (int64_t j = 0; j < s.Wo; ++j) {
+            const bool take = r[j] > o[j] || r[j] != r[j];
+            o[j] = take ? r[j] : o[j];
+            idx[j] = take ? h * s.W + c[j] : idx[j];
           }
-        out[(p * s.Ho + i) * s.Wo + j] = best;
-        indices[(p * s.Ho + i) * s.Wo + j] = arg;
+        } else {
+          for (int64_t j = 0; j < s.Wo; ++j) o[j] = r[j] > o[j] || r[j] != r[j] ? r[j] : o[j];
+        }
       }
     }
   });
