@@ -28,7 +28,7 @@
 #include "core/dtype.hpp"      // defines: DType (float32, float64, int64), dispatch_floating
 #include "core/device.hpp"     // defines: Device (cpu; cuda in a later release)
 #include "core/shape.hpp"      // defines: Shape, broadcast_shapes, wrap_dim
-#include "core/storage.hpp"    // defines: Storage (64-byte aligned memory)
+#include "core/storage.hpp"    // defines: Storage (64-byte aligned memory), cpu_cache_stats, set_cpu_cache_limit, empty_cpu_cache
 #include "core/rng.hpp"        // defines: Generator (counter-based), manual_seed
 #include "core/parallel.hpp"   // defines: parallel_for, set_num_threads
 #include "core/tensor.hpp"     // defines: Tensor, TensorImpl

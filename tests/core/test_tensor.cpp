@@ -1,4 +1,4 @@
-// Tests for core/: tensor handle, factories, RNG, printing.
+// Tests for core/: tensor handle, storage and its cache of large blocks, factories, RNG, printing.
 #include <doctest/doctest.h>
 
 #include <set>
@@ -30,6 +30,49 @@ TEST_CASE("storage is aligned for SIMD") {
     Tensor t = Tensor::empty({n});
     CHECK(reinterpret_cast<std::uintptr_t>(t.raw_data()) % kAlignment == 0);
   }
+}
+
+TEST_CASE("the cache of large CPU blocks: reuse, best fit within a quarter, the limit, emptying") {
+  const std::size_t before = cpu_cache_stats().limit_bytes;
+  set_cpu_cache_limit(std::size_t{64} << 20);
+  empty_cpu_cache();
+  const std::size_t mib = std::size_t{1} << 20;
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::empty({static_cast<int64_t>(2 * mib / 4)});  // 2 MiB of float32
+    first = t.raw_data();
+  }
+  CHECK(cpu_cache_stats().cached_bytes == 2 * mib);
+  CpuCacheStats s0 = cpu_cache_stats();
+  {
+    // Larger than the block by more than a quarter: not served by it.
+    Tensor big = Tensor::empty({static_cast<int64_t>(3 * mib / 4)});
+    CHECK(big.raw_data() != first);
+    CHECK(cpu_cache_stats().misses == s0.misses + 1);
+    // Within a quarter, smaller or equal: the same block again, aligned, of any dtype.
+    Tensor again = Tensor::empty({static_cast<int64_t>(2 * mib / 8 - 1000)}, kFloat64);
+    CHECK(again.raw_data() == first);
+    CHECK(reinterpret_cast<std::uintptr_t>(again.raw_data()) % kAlignment == 0);
+    CHECK(cpu_cache_stats().hits == s0.hits + 1);
+    CHECK(cpu_cache_stats().cached_bytes == 0);
+  }
+  CHECK(cpu_cache_stats().cached_bytes == 5 * mib);  // both blocks came back
+  // Small blocks are not cached.
+  { Tensor small = Tensor::empty({1000}); }
+  CHECK(cpu_cache_stats().cached_bytes == 5 * mib);
+  // Lowering the limit below what is held frees it; past the limit a block is freed, not kept.
+  set_cpu_cache_limit(4 * mib);
+  CHECK(cpu_cache_stats().cached_bytes == 0);
+  { Tensor t = Tensor::empty({static_cast<int64_t>(5 * mib / 4)}); }
+  CHECK(cpu_cache_stats().cached_bytes == 0);
+  { Tensor t = Tensor::empty({static_cast<int64_t>(3 * mib / 4)}); }
+  CHECK(cpu_cache_stats().cached_bytes == 3 * mib);
+  empty_cpu_cache();
+  CHECK(cpu_cache_stats().cached_bytes == 0);
+  set_cpu_cache_limit(0);  // off
+  { Tensor t = Tensor::empty({static_cast<int64_t>(3 * mib / 4)}); }
+  CHECK(cpu_cache_stats().cached_bytes == 0);
+  set_cpu_cache_limit(before);
 }
 
 TEST_CASE("factories") {
