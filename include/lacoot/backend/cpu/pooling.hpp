@@ -129,13 +129,14 @@ inline std::vector<int32_t>& pool_col_buffer() {
 // (PyTorch's max_pool2d_kernel compares with >), and a NaN tap always takes over, so NaN
 // propagates.
 //
-// Two passes per plane, each along contiguous memory: every input row's maxima over the
+// Two passes per plane, each along rows: every input row's maxima over the
 // column taps of each output column (detail::pool_row_max), then each output row's maximum
 // over its kh rows of those. Scanning the rows in order, each row's columns in order, finds
 // the same tap as the row-major scan of the window: the first row holding the maximum, and in
 // it the first column (for NaN: the last NaN of the last row holding one). The window's
 // kh·kw taps are read as H·kw + Ho·kh, and both loops vectorise: ResNet's 3×3 stride-2 pool,
-// 64 planes of 32×32 per image, ran ~4× faster than one window at a time (2 threads, batch 128).
+// 64 planes of 32×32 per image, batch 128, went from 41 to 14 ms (2 threads) against one
+// window at a time.
 template <class T>
 void max_pool2d_forward(const T* x, const Pool2dShape& s, T* out, int64_t* indices) {
   for_each_plane(s.planes, s.H * s.Wo * s.kw + s.Ho * s.Wo * s.kh, [&](int64_t p) {
