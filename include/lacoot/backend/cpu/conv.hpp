@@ -45,6 +45,7 @@
 #include "depthwise.hpp"
 #include "gemm.hpp"
 #include "im2col.hpp"
+#include "scratch.hpp"
 
 namespace lacoot::backend::cpu {
 
@@ -68,28 +69,9 @@ inline ConvTuning& conv_tuning() {
 
 namespace detail {
 
-// A growable, 64-byte aligned, uninitialised buffer of T, reused across the tasks of a thread.
-template <class T>
-class Scratch {
- public:
-  T* get(int64_t n) {
-    if (!storage_.defined() || storage_.numel() < n) storage_ = Tensor::empty({n}, dtype_of<T>());
-    return storage_.data<T>();
-  }
-
- private:
-  Tensor storage_;
-};
-
-// This thread's two scratch buffers (columns, and an output or gradient in column layout),
-// kept from one call to the next: they are megabytes, and when they were allocated for every
-// call the page faults of their first touch showed in profiles of a forward pass (a few %).
-// They hold at most task_buffer_bytes or chunk_buffer_bytes each, per thread, until it exits.
-template <class T>
-Scratch<T>& thread_scratch(int which) {
-  thread_local Scratch<T> buffers[2];
-  return buffers[which];
-}
+struct ConvScratch;  // the family tag of the convolution's two buffers per thread: columns, and an
+                    // output or gradient in column layout (at most task_buffer_bytes or
+                    // chunk_buffer_bytes each)
 
 // Images per task: enough columns for an efficient product, within the task's buffer.
 inline int64_t images_per_task(const ConvShape& s, int64_t elem_bytes) {
@@ -107,8 +89,8 @@ template <class T, class Task>
 void for_each_task(int64_t N, int64_t per, Task&& task) {
   const int64_t tasks = (N + per - 1) / per;
   auto run = [&](int64_t t0, int64_t t1, bool parallel) {
-    Scratch<T>& cols_buf = thread_scratch<T>(0);
-    Scratch<T>& aux_buf = thread_scratch<T>(1);
+    Scratch<T>& cols_buf = thread_scratch<ConvScratch, T>(0);
+    Scratch<T>& aux_buf = thread_scratch<ConvScratch, T>(1);
     for (int64_t t = t0; t < t1; ++t)
       task(t * per, std::min(per, N - t * per), parallel, cols_buf, aux_buf);
   };
@@ -136,7 +118,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, const ConvShape& s, T* o
   const int64_t P = s.P(), O = s.O, Og = s.Og(), Kg = s.Kg(), CHW = s.C * s.H * s.W;
   const Im2col im2col(s);
   detail::for_each_task<T>(s.N, detail::images_per_task(s, sizeof(T)), [&](
-      int64_t n0, int64_t m, bool parallel, detail::Scratch<T>& cols_buf, detail::Scratch<T>& y_buf) {
+      int64_t n0, int64_t m, bool parallel, Scratch<T>& cols_buf, Scratch<T>& y_buf) {
     const int64_t ld = m * P;
     const T* cols = x + n0 * CHW;  // a pointwise conv reads the image itself
     if (!(s.pointwise() && m == 1)) {
@@ -177,7 +159,7 @@ void conv2d_backward_input(const T* dout, const T* w, const ConvShape& s, T* dx)
   const int64_t P = s.P(), O = s.O, Og = s.Og(), Kg = s.Kg(), CHW = s.C * s.H * s.W;
   const Im2col im2col(s);
   detail::for_each_task<T>(s.N, detail::images_per_task(s, sizeof(T)), [&](
-      int64_t n0, int64_t m, bool parallel, detail::Scratch<T>& cols_buf, detail::Scratch<T>& g_buf) {
+      int64_t n0, int64_t m, bool parallel, Scratch<T>& cols_buf, Scratch<T>& g_buf) {
     const int64_t ld = m * P;
     T* dx_n = dx + n0 * CHW;
     const T* g = dout + n0 * O * P;  // the gradient as columns [O, m·P]: for one image, it is
@@ -217,8 +199,8 @@ void conv2d_backward_weight(const T* dout, const T* x, const ConvShape& s, T* dw
   if (s.N == 0) std::fill_n(dw, O * Kg, T(0));
   // target (+)= Σ over images [n0, n0 + m) of dout_g · cols_gᵀ for every group g (beta = 0
   // overwrites target).
-  auto add_images = [&](int64_t n0, int64_t m, T beta, T* target, detail::Scratch<T>& cols_buf,
-                        detail::Scratch<T>& g_buf, bool parallel) {
+  auto add_images = [&](int64_t n0, int64_t m, T beta, T* target, Scratch<T>& cols_buf,
+                        Scratch<T>& g_buf, bool parallel) {
     const int64_t ld = m * P;
     const T* cols = x + n0 * CHW;
     if (!(s.pointwise() && m == 1)) {
@@ -243,8 +225,8 @@ void conv2d_backward_weight(const T* dout, const T* x, const ConvShape& s, T* dw
     const int64_t slots = std::min(tasks, std::max<int64_t>(1, tuning.weight_slots));
     std::vector<T> partial(static_cast<std::size_t>(std::max<int64_t>(slots - 1, 0) * O * Kg));
     parallel_for(slots, 1, [&](int64_t k0, int64_t k1) {
-      detail::Scratch<T>& cols_buf = detail::thread_scratch<T>(0);
-      detail::Scratch<T>& g_buf = detail::thread_scratch<T>(1);
+      Scratch<T>& cols_buf = thread_scratch<detail::ConvScratch, T>(0);
+      Scratch<T>& g_buf = thread_scratch<detail::ConvScratch, T>(1);
       for (int64_t k = k0; k < k1; ++k) {
         T* target = k == 0 ? dw : partial.data() + (k - 1) * O * Kg;
         const int64_t first = tasks * k / slots, last = tasks * (k + 1) / slots;
@@ -263,8 +245,8 @@ void conv2d_backward_weight(const T* dout, const T* x, const ConvShape& s, T* dw
   }
   const int64_t per = std::clamp<int64_t>(
       tuning.chunk_buffer_bytes / std::max<int64_t>(1, s.rows() * P * int64_t(sizeof(T))), 1, s.N);
-  detail::Scratch<T>& cols_buf = detail::thread_scratch<T>(0);
-  detail::Scratch<T>& g_buf = detail::thread_scratch<T>(1);
+  Scratch<T>& cols_buf = thread_scratch<detail::ConvScratch, T>(0);
+  Scratch<T>& g_buf = thread_scratch<detail::ConvScratch, T>(1);
   for (int64_t n0 = 0; n0 < s.N; n0 += per)
     add_images(n0, std::min(per, s.N - n0), T(n0 == 0 ? 0 : 1), dw, cols_buf, g_buf, true);
 }

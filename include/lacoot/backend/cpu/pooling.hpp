@@ -16,9 +16,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <vector>
 
 #include "../../core/parallel.hpp"
+#include "scratch.hpp"
 
 namespace lacoot::backend::cpu {
 
@@ -109,16 +109,7 @@ void pool_row_max(const T* row, const Pool2dShape& s, T* best, int32_t* col) {
   for (int64_t j = j1; j < s.Wo; ++j) edge(j);
 }
 
-// This thread's scratch for one plane's row maxima (H·Wo values and their columns).
-template <class T>
-std::vector<T>& pool_row_buffer() {
-  thread_local std::vector<T> buffer;
-  return buffer;
-}
-inline std::vector<int32_t>& pool_col_buffer() {
-  thread_local std::vector<int32_t> buffer;
-  return buffer;
-}
+struct PoolScratch;  // the family tag of one plane's row maxima (H·Wo values and their columns)
 
 }  // namespace detail
 
@@ -141,13 +132,11 @@ template <class T>
 void max_pool2d_forward(const T* x, const Pool2dShape& s, T* out, int64_t* indices) {
   for_each_plane(s.planes, s.H * s.Wo * s.kw + s.Ho * s.Wo * s.kh, [&](int64_t p) {
     const T* xp = x + p * s.H * s.W;
-    std::vector<T>& rows = detail::pool_row_buffer<T>();
-    std::vector<int32_t>& cols = detail::pool_col_buffer();
-    rows.resize(static_cast<std::size_t>(s.H * s.Wo));
-    if (indices) cols.resize(static_cast<std::size_t>(s.H * s.Wo));
+    T* rows = thread_scratch<detail::PoolScratch, T>(0).get(s.H * s.Wo);
+    int32_t* cols = indices ? thread_scratch<detail::PoolScratch, int32_t>(0).get(s.H * s.Wo) : nullptr;
     for (int64_t h = 0; h < s.H; ++h) {
-      T* best = rows.data() + h * s.Wo;
-      int32_t* col = indices ? cols.data() + h * s.Wo : nullptr;
+      T* best = rows + h * s.Wo;
+      int32_t* col = indices ? cols + h * s.Wo : nullptr;
       if (s.sw == 1) detail::pool_row_max<1>(xp + h * s.W, s, best, col);
       else if (s.sw == 2) detail::pool_row_max<2>(xp + h * s.W, s, best, col);
       else detail::pool_row_max<0>(xp + h * s.W, s, best, col);
@@ -164,7 +153,7 @@ void max_pool2d_forward(const T* x, const Pool2dShape& s, T* out, int64_t* indic
         if (idx) std::fill_n(idx, s.Wo, int64_t{-1});
         continue;
       }
-      const T* first = rows.data() + h0 * s.Wo;
+      const T* first = rows + h0 * s.Wo;
       std::copy_n(first, s.Wo, o);
       if (idx)
         for (int64_t j = 0; j < s.Wo; ++j) {
@@ -172,9 +161,9 @@ void max_pool2d_forward(const T* x, const Pool2dShape& s, T* out, int64_t* indic
           idx[j] = c < 0 ? -1 : h0 * s.W + c;
         }
       for (int64_t h = h0 + s.dh; h < h1; h += s.dh) {
-        const T* r = rows.data() + h * s.Wo;
+        const T* r = rows + h * s.Wo;
         if (idx) {
-          const int32_t* c = cols.data() + h * s.Wo;
+          const int32_t* c = cols + h * s.Wo;
           for (int64_t j = 0; j < s.Wo; ++j) {
             const bool take = r[j] > o[j] || r[j] != r[j];
             o[j] = take ? r[j] : o[j];

@@ -36,9 +36,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "../../core/parallel.hpp"
+#include "scratch.hpp"
 #include "sgemm_kernel.hpp"
 
 namespace lacoot::backend::cpu {
@@ -52,27 +52,7 @@ namespace detail {
 
 // A growable buffer of floats, 64-byte aligned (one cache line, one zmm), kept per thread so
 // that the many small GEMMs of conv2d do not allocate.
-class SgemmBuffer {
- public:
-  float* get(int64_t n) {
-    const auto need = static_cast<std::size_t>(n + 16);
-    if (storage_.size() < need) storage_.assign(need, 0.0f);
-    auto p = reinterpret_cast<std::uintptr_t>(storage_.data());
-    return storage_.data() + ((64 - p % 64) % 64) / sizeof(float);
-  }
-
- private:
-  std::vector<float> storage_;
-};
-
-inline SgemmBuffer& sgemm_a_buffer() {
-  thread_local SgemmBuffer buffer;
-  return buffer;
-}
-inline SgemmBuffer& sgemm_b_buffer() {
-  thread_local SgemmBuffer buffer;
-  return buffer;
-}
+struct SgemmScratch;  // the family tag of the packed panels: slot 0 holds A's, slot 1 B's
 
 // The micro-kernel for a B panel of nv registers (the last panel of a block may be narrower).
 inline void sgemm_tile(int nv, int64_t kc, const float* a, const float* b, int64_t ldb,
@@ -139,7 +119,7 @@ inline void pack_a_panel(const SgemmProblem& p, const SgemmBlock& blk, int64_t i
 // micro-kernel along the row. The first depth block applies the caller's beta; later ones add.
 inline void sgemm_row_panel(const SgemmProblem& p, const SgemmBlock& blk, int64_t i0, int64_t q0,
                             int64_t q1) {
-  float* a = sgemm_a_buffer().get(kSgemmMR * blk.kc);
+  float* a = thread_scratch<SgemmScratch, float>(0).get(kSgemmMR * blk.kc);
   pack_a_panel(p, blk, i0, a);
   const int rows = static_cast<int>(std::min<int64_t>(kSgemmMR, p.M - i0));
   const float beta = blk.pc == 0 ? p.beta : 1.0f;
@@ -174,7 +154,7 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
       kSgemmNR, kSgemmBlockBytes / int64_t(sizeof(float)) / kc_max / kSgemmNR * kSgemmNR);
   const int64_t row_panels = (M + kSgemmMR - 1) / kSgemmMR;
   const bool read_b_in_place = !trans_b && M <= kSgemmInPlaceRows;
-  float* packed = sgemm_b_buffer().get((nc_max + kSgemmNR) * kc_max);
+  float* packed = thread_scratch<SgemmScratch, float>(1).get((nc_max + kSgemmNR) * kc_max);
   for (int64_t jc = 0; jc < N; jc += nc_max)
     for (int64_t pc = 0; pc < K; pc += kc_max) {
       const SgemmBlock blk{jc, std::min(nc_max, N - jc), pc, std::min(kc_max, K - pc), packed,
