@@ -16,8 +16,7 @@
 //   training SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs, the lr times
 //            0.1 after epochs 80 and 120 (train::recipe_for("mobilenet_v2", "cifar10"))
 //
-//   ./build/examples/mobilenetv2_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
-//        [--val-size 5000] [--threads 2] [--max-steps N] [--out mobilenetv2_cifar10.safetensors]
+//   ./build/examples/mobilenetv2_cifar10 [options]    (kUsage below lists them; --help prints it)
 // PATH is cifar-10-batches-bin/ (unpacked from cifar-10-binary.tar.gz) or the folder holding it.
 #include <cstdio>
 
@@ -26,8 +25,13 @@
 
 using namespace lacoot;
 
+const char* kUsage = R"(usage: mobilenetv2_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
+                           [--val-size 5000] [--threads 2] [--max-steps N] [--out mobilenetv2_cifar10.safetensors]
+)";
+
 int main(int argc, char** argv) try {
   train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size", "threads", "max-steps", "out"});
+  if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 160), batch = args.integer("batch-size", 128);
   manual_seed(0);

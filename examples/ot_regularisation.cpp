@@ -419,9 +419,8 @@ void step4_network(uint64_t seed, int64_t train_steps, double lambda, const std:
 }  // namespace
 
 int main(int argc, char** argv) try {
-  for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return std::fputs(kUsage, stdout), 0;
   train::Args args(argc, argv, 1, {"out", "seed", "points", "steps", "train-steps", "lambda", "threads"});
+  if (args.help) return std::fputs(kUsage, stdout), 0;
   // One thread by default: these tensors are so small that a second thread costs more than it gives.
   set_num_threads(static_cast<int>(args.integer("threads", 1)));
   const std::filesystem::path out = args.str("out", "ot_figures");

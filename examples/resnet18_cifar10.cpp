@@ -16,8 +16,7 @@
 //            0.1 after epochs 80 and 120 (MultiStepLR, stepped once per epoch); the same numbers
 //            as train::recipe_for("resnet18", "cifar10"), which `lacoot train` uses
 //
-//   ./build/examples/resnet18_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
-//        [--val-size 5000] [--threads 2] [--max-steps N] [--out resnet18_cifar10.safetensors]
+//   ./build/examples/resnet18_cifar10 [options]    (kUsage below lists them; --help prints it)
 // PATH is cifar-10-batches-bin/ (unpacked from cifar-10-binary.tar.gz) or the folder holding it.
 // A shorter --epochs keeps the decay at 80 and 120: runs of 80 epochs or fewer keep lr 0.1.
 #include <cstdio>
@@ -27,8 +26,13 @@
 
 using namespace lacoot;
 
+const char* kUsage = R"(usage: resnet18_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
+                        [--val-size 5000] [--threads 2] [--max-steps N] [--out resnet18_cifar10.safetensors]
+)";
+
 int main(int argc, char** argv) try {
   train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size", "threads", "max-steps", "out"});
+  if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 160), batch = args.integer("batch-size", 128);
   manual_seed(0);

@@ -12,8 +12,7 @@
 //   training SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 8 epochs, the lr decayed
 //            to 0 by a cosine over every iteration
 //
-//   ./build/examples/resnet18_fashion_mnist [--epochs 8] [--width 32] [--batch-size 128]
-//        [--lr 0.1] [--threads 2] [--max-steps N] [--out model.safetensors]
+//   ./build/examples/resnet18_fashion_mnist [options]    (kUsage below lists them; --help prints it)
 #include <cstdio>
 
 #include "data_loaders/splits.hpp"
@@ -22,8 +21,13 @@
 
 using namespace lacoot;
 
+const char* kUsage = R"(usage: resnet18_fashion_mnist [--epochs 8] [--width 32] [--batch-size 128]
+                              [--lr 0.1] [--threads 2] [--max-steps N] [--out model.safetensors]
+)";
+
 int main(int argc, char** argv) try {
   train::Args args(argc, argv, 1, {"epochs", "width", "batch-size", "lr", "threads", "max-steps", "out"});
+  if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 8), batch = args.integer("batch-size", 128);
   const int64_t max_steps = args.integer("max-steps", 0);

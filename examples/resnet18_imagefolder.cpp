@@ -25,9 +25,7 @@
 //   training Adam, lr 1e-4, betas (0.9, 0.999), no weight decay, no schedule, batch 16, 50 epochs
 //
 //   /usr/bin/python3 tools/export_torchvision.py resnet18 resnet18_imagenet.safetensors --weights DEFAULT
-//   ./build/examples/resnet18_imagefolder --data PATH --weights resnet18_imagenet.safetensors
-//        [--epochs 50] [--batch-size 16] [--lr 1e-4] [--threads 2] [--max-steps N]
-//        [--out resnet18_imagefolder.safetensors]
+//   ./build/examples/resnet18_imagefolder [options]    (kUsage below lists them; --help prints it)
 #include <cstdio>
 
 #include "common.hpp"
@@ -35,8 +33,14 @@
 
 using namespace lacoot;
 
+const char* kUsage = R"(usage: resnet18_imagefolder --data PATH --weights resnet18_imagenet.safetensors
+                            [--epochs 50] [--batch-size 16] [--lr 1e-4] [--threads 2] [--max-steps N]
+                            [--out resnet18_imagefolder.safetensors]
+)";
+
 int main(int argc, char** argv) try {
   train::Args args(argc, argv, 1, {"data", "weights", "epochs", "batch-size", "lr", "threads", "max-steps", "out"});
+  if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 50), batch = args.integer("batch-size", 16);
   const std::string weights = args.str("weights");

@@ -314,3 +314,19 @@ TEST_CASE("example 6, resnet18_imagefolder: fine-tunes given ResNet-18 weights w
   CHECK(run_example("resnet18_imagefolder", "--weights " + weights + data + " --bogus 1").status == 2);
   CHECK(run_example("resnet18_imagefolder", data).status == 2);  // --weights is required
 }
+
+TEST_CASE("every example prints its usage for --help and -h, whatever else is on the line") {
+  if (examples_dir().empty()) {
+    MESSAGE("examples not built (-Dexamples=false): skipped");
+    return;
+  }
+  for (const std::string name : {"resnet18_fashion_mnist", "resnet18_cifar10", "mobilenetv2_cifar10", "vgg16_cifar10",
+                                 "resnet18_imagefolder", "ot_regularisation"}) {
+    for (const std::string flag : {"--help", "-h", "--bogus 1 --help"}) {
+      Result r = run_example(name, flag);
+      CHECK_MESSAGE(r.status == 0, name, " ", flag);
+      CHECK_MESSAGE(r.says("usage: " + name), name, " ", flag, ": ", r.output);
+      CHECK_MESSAGE(r.says("--threads"), name, " ", flag);
+    }
+  }
+}

@@ -1,7 +1,8 @@
 // lacoot/train/args.hpp — `--key value` command-line options for lacoot's programs.
 //
 // Holds: UsageError (a mistake on the command line: programs exit with status 2 on it) and
-// Args (options by name, each checked against the command's list, with typed accessors).
+// Args (options by name, each checked against the command's list, with typed accessors; `help`
+// when --help or -h is among them).
 // Needs: core/error.hpp.
 // Leaves out: positional arguments, short options, flags without a value.
 #pragma once
@@ -24,9 +25,13 @@ struct UsageError : Error {
 // --key value options and --flag switches; every name must be known to the command.
 struct Args {
   std::map<std::string, std::string> values;
+  bool help = false;  // --help or -h was given: the program prints its usage and exits 0
 
   Args(int argc, char** argv, int first, const std::vector<std::string>& known,
        const std::vector<std::string>& flags = {}) {
+    for (int i = first; i < argc; ++i)
+      if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") help = true;
+    if (help) return;  // the other arguments are not checked
     for (int i = first; i < argc; ++i) {
       std::string key = argv[i];
       if (key.rfind("--", 0) == 0 && std::find(flags.begin(), flags.end(), key.substr(2)) != flags.end()) {
