@@ -23,7 +23,7 @@ using V = std::vector<Tensor>;
 
 // Every element, converted to double, in row-major order.
 inline std::vector<double> values_of(const Tensor& t) {
-  Tensor d = t.to(kFloat64);
+  Tensor d = t.to(kCPU).to(kFloat64);
   return std::vector<double>(d.data<double>(), d.data<double>() + d.numel());
 }
 

@@ -1,8 +1,12 @@
 // Tests for core/: tensor handle, storage and its cache of large blocks, factories, RNG, printing.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <map>
 #include <set>
+#include <sstream>
 
+#include "lacoot/core/device_ops.hpp"
 #include "lacoot/core/factories.hpp"
 #include "lacoot/core/print.hpp"
 
@@ -73,6 +77,85 @@ TEST_CASE("the cache of large CPU blocks: reuse, best fit within a quarter, the 
   { Tensor t = Tensor::empty({static_cast<int64_t>(3 * mib / 4)}); }
   CHECK(cpu_cache_stats().cached_bytes == 0);
   set_cpu_cache_limit(before);
+}
+
+// BlockCache's rules on a fake device whose memory is an ordinary heap with a budget, so that
+// they are checked on every machine (the CUDA allocator is this cache over cudaMalloc).
+TEST_CASE("BlockCache: best fit within a quarter, in-use and peak counts, emptied and retried when the device is full") {
+  std::size_t device_used = 0, budget = 1000, raw_allocs = 0, raw_frees = 0;
+  std::map<void*, std::size_t> live;
+  detail::BlockCache cache(
+      [&](std::size_t bytes) -> void* {
+        if (device_used + bytes > budget) return nullptr;
+        ++raw_allocs;
+        device_used += bytes;
+        void* p = std::malloc(bytes);
+        live[p] = bytes;
+        return p;
+      },
+      [&](void* p) {
+        ++raw_frees;
+        device_used -= live.at(p);
+        live.erase(p);
+        std::free(p);
+      },
+      0, std::size_t(-1));
+  std::size_t cap = 0;
+  void* a = cache.allocate(400, cap);
+  CHECK(cap == 400);
+  void* b = cache.allocate(100, cap);
+  CHECK(cache.stats().in_use_bytes == 500);
+  cache.release(a, 400);
+  cache.release(b, 100);
+  CHECK(cache.stats().in_use_bytes == 0);
+  CHECK(cache.stats().peak_in_use_bytes == 500);
+  CHECK(cache.stats().cached_bytes == 500);
+  CHECK(raw_frees == 0);
+  // 90 fits the 100-byte block (at most a quarter larger).
+  void* c = cache.allocate(90, cap);
+  CHECK(c == b);
+  CHECK(cap == 100);
+  CHECK(cache.stats().hits == 1);
+  // 600 more bytes do not fit the budget beside the cached 400 and the 100 in use: the cache
+  // gives its block back and the device is asked again.
+  void* d = cache.allocate(600, cap);
+  REQUIRE(d != nullptr);
+  CHECK(raw_frees == 1);
+  CHECK(cache.stats().cached_bytes == 0);
+  CHECK(cache.stats().peak_in_use_bytes == 700);
+  // Nothing left to give back: the request fails (Storage turns it into an error).
+  CHECK(cache.allocate(500, cap) == nullptr);
+  cache.release(c, 100);
+  cache.release(d, 600);
+  cache.reset_peak();
+  CHECK(cache.stats().peak_in_use_bytes == 0);
+  cache.set_limit(650);  // the 700 cached bytes are more than the new limit: all go back
+  CHECK(cache.stats().cached_bytes == 0);
+  CHECK(device_used == 0);
+  CHECK(raw_allocs == raw_frees);
+}
+
+TEST_CASE("devices: parsed as PyTorch writes them; a missing CUDA device is an error, or the CPU with one notice") {
+  CHECK(Device::parse("cpu") == kCPU);
+  CHECK(Device::parse("cuda") == kCUDA);
+  CHECK(Device::parse("cuda:3").index == 3);
+  CHECK(Device::parse("cuda:3").str() == "cuda:3");
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "cuda:123456789"})
+    CHECK_THROWS_WITH_AS(Device::parse(bad), doctest::Contains("expected cpu, cuda or cuda:N"), Error);
+  std::ostringstream notice;
+  CHECK(resolve_device(kCPU, notice) == kCPU);
+  CHECK(notice.str().empty());
+  if (cuda_device_count() == 0) {
+    // No GPU here (or no CUDA in this build): asking for one is a clear error for a tensor,
+    // and the CPU, said once, for a program choosing where to run.
+    CHECK_THROWS_WITH_AS(Tensor::empty({2}, kFloat32, kCUDA), doctest::Contains("cuda:0"), Error);
+    CHECK_THROWS_WITH_AS(zeros({2}).to(kCUDA), doctest::Contains("cuda:0"), Error);
+    CHECK(resolve_device(kCUDA, notice) == kCPU);
+    CHECK(notice.str().find("running on the CPU") != std::string::npos);
+    const std::size_t once = notice.str().size();
+    CHECK(resolve_device(Device::parse("cuda:1"), notice) == kCPU);
+    CHECK(notice.str().size() == once);
+  }
 }
 
 TEST_CASE("factories") {

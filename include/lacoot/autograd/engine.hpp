@@ -17,6 +17,9 @@
 
 #include "../core/parallel.hpp"
 #include "node.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/pointwise.hpp"
+#endif
 
 namespace lacoot::autograd {
 namespace detail {
@@ -25,6 +28,12 @@ namespace detail {
 // gradient tensor to two inputs).
 inline Tensor add_gradients(const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+#if LACOOT_WITH_CUDA
+  if (a.device().is_cuda()) {
+    cuda::binary(fn::Add{}, a, b, out);
+    return out;
+  }
+#endif
   dispatch_floating(a.dtype(), "backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pa = a.data<T>();
@@ -129,10 +138,7 @@ inline void Tensor::backward() const {
                "(a loss), but it has shape ", shape_str(shape()),
                " (hint: reduce it with sum() or mean(), or pass grad_output)");
   Tensor one = Tensor::empty(shape(), dtype(), device());
-  dispatch_floating(dtype(), "backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    one.data<T>()[0] = T(1);
-  });
+  lacoot::detail::fill(one.raw_data(), dtype(), 1, 1.0, device());
   autograd::backward(*this, one);
 }
 

@@ -17,10 +17,7 @@ namespace lacoot {
 
 inline Tensor full(Shape shape, double value, DType dtype = kFloat32, Device device = kCPU) {
   Tensor t = Tensor::empty(std::move(shape), dtype, device);
-  dispatch_all(dtype, "full", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    std::fill_n(t.data<T>(), t.numel(), static_cast<T>(value));
-  });
+  detail::fill(t.raw_data(), dtype, t.numel(), value, device);
   return t;
 }
 inline Tensor zeros(Shape shape, DType dtype = kFloat32, Device device = kCPU) {

@@ -66,8 +66,9 @@ inline void print_recursive(std::ostream& os, const Tensor& t, const PrintFormat
 
 }  // namespace detail
 
-inline std::ostream& operator<<(std::ostream& os, const Tensor& t) {
-  if (!t.defined()) return os << "tensor(undefined)";
+inline std::ostream& operator<<(std::ostream& os, const Tensor& device_tensor) {
+  if (!device_tensor.defined()) return os << "tensor(undefined)";
+  const Tensor t = device_tensor.to(kCPU);  // the values, read on the host
   detail::PrintFormat f;
   double max_abs = 0, min_abs = INFINITY;
   bool whole = true;
@@ -96,8 +97,8 @@ inline std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (t.dim() == 0) os << detail::format_value(t.item(), f);
   else detail::print_recursive(os, t, f, 0, 0, t.numel() > 1000, 7);
   os << ", shape=" << shape_str(t.shape()) << ", dtype=" << dtype_name(t.dtype())
-     << ", device=" << t.device().str();
-  if (t.requires_grad()) os << ", requires_grad=True";
+     << ", device=" << device_tensor.device().str();
+  if (device_tensor.requires_grad()) os << ", requires_grad=True";
   return os << ')';
 }
 

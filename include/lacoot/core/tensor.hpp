@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "device.hpp"
+#include "device_ops.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
 #include "shape.hpp"
@@ -83,9 +84,13 @@ class Tensor {
            impl().offset * static_cast<int64_t>(dtype_size(dtype()));
   }
 
-  // Element access for tests and small programs: t.at<float>({1, 2}) = 3.f;
+  std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype()); }
+
+  // Element access for tests and small programs: t.at<float>({1, 2}) = 3.f; CPU tensors only.
   template <class T>
   T& at(std::initializer_list<int64_t> index) const {
+    LACOOT_CHECK(device().is_cpu(), "at: the tensor is on ", device().str(),
+                 "; copy it to the host first (t.to(kCPU))");
     LACOOT_CHECK(static_cast<int64_t>(index.size()) == dim(), "at: got ", index.size(),
                  " indices for a tensor with ", dim(), " dimensions");
     int64_t flat = 0, d = 0;
@@ -99,10 +104,12 @@ class Tensor {
     return data<T>()[flat];
   }
 
-  // The value of a one-element tensor, as double (any dtype) or as T.
+  // The value of a one-element tensor, as double (any dtype) or as T. On a GPU it waits for the
+  // work that makes the value.
   double item() const {
     LACOOT_CHECK(numel() == 1, "item: the tensor has ", numel(), " elements (shape ",
                  shape_str(shape()), "), expected exactly one");
+    if (!device().is_cpu()) return to(kCPU).item();
     return dispatch_all(dtype(), "item", [&](auto tag) {
       using T = typename decltype(tag)::type;
       return static_cast<double>(data<T>()[0]);
@@ -114,27 +121,29 @@ class Tensor {
   }
 
   // A copy converted to another dtype (a copy even when the dtype is the same: as PyTorch's
-  // .to(copy=True); use the tensor itself when no conversion is wanted).
+  // .to(copy=True); use the tensor itself when no conversion is wanted), on the same device.
   Tensor to(DType target) const {
     Tensor out = empty(shape(), target, device());
-    int64_t n = numel();
-    dispatch_all(dtype(), "to", [&](auto src_tag) {
-      using S = typename decltype(src_tag)::type;
-      dispatch_all(target, "to", [&](auto dst_tag) {
-        using D = typename decltype(dst_tag)::type;
-        const S* s = data<S>();
-        D* o = out.data<D>();
-        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<D>(s[i]);
-      });
-    });
+    detail::cast(out.raw_data(), target, raw_data(), dtype(), numel(), device());
     return out;
   }
 
-  // A new tensor with its own copy of the elements; not connected to the autograd graph
-  // (lacoot::copy in ops/ is the differentiable copy).
+  // The tensor on `target`: the tensor itself when it is there already (as PyTorch's .to), else
+  // a copy, not connected to the autograd graph (move a model with Module::to). A copy to the
+  // CPU waits for the device's work.
+  Tensor to(Device target) const {
+    if (target == device()) return *this;
+    Tensor out = empty(shape(), dtype(), target);
+    detail::copy_bytes(out.raw_data(), target, raw_data(), device(), nbytes());
+    return out;
+  }
+  Tensor cpu() const { return to(kCPU); }
+
+  // A new tensor with its own copy of the elements, on the same device; not connected to the
+  // autograd graph (lacoot::copy in ops/ is the differentiable copy).
   Tensor clone() const {
     Tensor out = empty(shape(), dtype(), device());
-    std::memcpy(out.raw_data(), raw_data(), static_cast<std::size_t>(numel()) * dtype_size(dtype()));
+    detail::copy_bytes(out.raw_data(), device(), raw_data(), device(), nbytes());
     return out;
   }
 

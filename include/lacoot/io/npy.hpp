@@ -334,7 +334,8 @@ inline std::string npy_header(const Tensor& t) {
 inline std::string serialize_npy(const Tensor& t) {
   LACOOT_CHECK(t.defined(), "save_npy: the tensor is undefined");
   std::string out = detail::npy_header(t);
-  out.append(static_cast<const char*>(t.raw_data()), static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
+  const Tensor host = t.to(kCPU);
+  out.append(static_cast<const char*>(host.raw_data()), host.nbytes());
   return out;
 }
 
@@ -343,9 +344,10 @@ inline std::string serialize_npy(const Tensor& t) {
 inline void save_npy(const std::string& path, const Tensor& t) {
   LACOOT_CHECK(t.defined(), "save_npy: the tensor for '", path, "' is undefined");
   const std::string header = detail::npy_header(t);
+  const Tensor host = t.to(kCPU);
   write_file_atomic(path, [&](std::FILE* f) {
     std::fwrite(header.data(), 1, header.size(), f);
-    if (t.numel()) std::fwrite(t.raw_data(), dtype_size(t.dtype()), static_cast<std::size_t>(t.numel()), f);
+    if (host.numel()) std::fwrite(host.raw_data(), dtype_size(host.dtype()), static_cast<std::size_t>(host.numel()), f);
   });
 }
 

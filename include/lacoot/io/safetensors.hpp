@@ -378,7 +378,8 @@ void st_write(const StPlan& plan, Sink&& sink) {
   sink(reinterpret_cast<const char*>(&n), 8);
   sink(plan.header.data(), plan.header.size());
   for (const auto& item : plan.items) {
-    const Tensor* t = item.first;
+    const Tensor host = item.first->to(kCPU);  // one tensor at a time off a GPU
+    const Tensor* t = &host;
     const StDType* dtype = item.second;
     const std::size_t count = static_cast<std::size_t>(t->numel());
     if (t->dtype() != kFloat32 || dtype->size != 2) {

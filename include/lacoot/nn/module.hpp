@@ -1,11 +1,11 @@
 // lacoot/nn/module.hpp — Module: a named tree of parameters, buffers and child modules.
 //
 // Holds: Module (registration, recursive named_parameters / named_buffers / named_modules with
-// PyTorch's dotted names, train / eval, zero_grad, state_dict / load_state_dict, forward hooks,
-// the removable-block mark), ModulePtr, StateDict and LoadResult.
+// PyTorch's dotted names, train / eval, to(dtype) / to(device), zero_grad, state_dict /
+// load_state_dict, forward hooks, the removable-block mark), ModulePtr, StateDict and LoadResult.
 // Needs: core/ (Tensor), autograd/grad_mode.hpp, autograd/scope.hpp.
-// Leaves out: layers (nn/linear.hpp, nn/conv.hpp, ...), devices other than the CPU (to(device)
-// arrives with the GPU backend) and serialisation to disk (io/ writes a StateDict).
+// Leaves out: layers (nn/linear.hpp, nn/conv.hpp, ...) and serialisation to disk (io/ writes a
+// StateDict).
 //
 // The naming contract (DESIGN.md): a parameter registered as "weight" in a child registered as
 // "conv1" of a child "0" of "layer1" is "layer1.0.conv1.weight", exactly as torch.nn.Module
@@ -168,6 +168,20 @@ class Module {
     }
   }
 
+  // Moves every parameter and buffer (and a parameter's gradient) to `device`, in place, as
+  // to(dtype) does: handles held elsewhere see the move. Make the optimiser after the move, as
+  // in PyTorch (its state lives where the parameters were).
+  void to(Device device) {
+    for (auto& [name, t] : state_dict()) {
+      if (t.device() == device) continue;
+      TensorImpl& impl = t.impl();
+      Tensor moved = t.to(device);
+      impl.storage = moved.impl().storage;
+      impl.offset = 0;
+      if (impl.grad) impl.grad = Tensor(impl.grad).to(device).impl_ptr();
+    }
+  }
+
   // Drops every parameter's gradient (set_to_none, PyTorch 2's default).
   void zero_grad() {
     for (auto& [name, p] : named_parameters()) p.set_grad(Tensor());
@@ -221,8 +235,7 @@ class Module {
     NoGradGuard no_grad;
     for (auto& [dst, src] : copies) {
       Tensor value = src.dtype() == dst.dtype() ? src : src.to(dst.dtype());
-      std::memmove(dst.raw_data(), value.raw_data(),
-                   static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
+      detail::copy_bytes(dst.raw_data(), dst.device(), value.raw_data(), value.device(), dst.nbytes());
     }
     return result;
   }

@@ -1,7 +1,7 @@
 // lacoot/ops/common.hpp — what every op header shares: argument checks and the includes.
 //
-// Holds: check_defined, check_same (dtype and device of several tensors), check_floating,
-// check_dim, scalar_like.
+// Holds: Cuda (whether an op has a CUDA kernel), check_device, check_defined, check_same (dtype
+// and device of several tensors), check_floating, check_dim, scalar_like.
 // Needs: core/, autograd/node.hpp.
 #pragma once
 
@@ -15,13 +15,23 @@
 
 namespace lacoot::detail {
 
-inline void check_defined(const char* op, const Tensor& t, const char* what = "input") {
+// Whether an op has a CUDA kernel yet: one without refuses a cuda tensor with a clear message.
+enum class Cuda { none, kernel };
+
+inline void check_device(const char* op, const Tensor& t, Cuda cuda) {
+  LACOOT_CHECK(t.device().is_cpu() || cuda == Cuda::kernel, op, ": no kernel for ", t.device().str(),
+               " yet (the CUDA backend has the elementwise ops, activations and reshapes so far; run this op on "
+               "the CPU: .to(kCPU))");
+}
+
+inline void check_defined(const char* op, const Tensor& t, const char* what = "input", Cuda cuda = Cuda::none) {
   LACOOT_CHECK(t.defined(), op, ": ", what, " is an undefined tensor");
+  check_device(op, t, cuda);
 }
 
 // The tensors of one op must share dtype and device; there is no implicit type promotion.
-inline void check_same(const char* op, const std::vector<Tensor>& ts) {
-  for (const Tensor& t : ts) check_defined(op, t);
+inline void check_same(const char* op, const std::vector<Tensor>& ts, Cuda cuda = Cuda::none) {
+  for (const Tensor& t : ts) check_defined(op, t, "input", cuda);
   for (std::size_t i = 1; i < ts.size(); ++i) {
     LACOOT_CHECK(ts[i].dtype() == ts[0].dtype(), op, ": dtype mismatch: ",
                  dtype_name(ts[0].dtype()), " and ", dtype_name(ts[i].dtype()),
@@ -29,12 +39,10 @@ inline void check_same(const char* op, const std::vector<Tensor>& ts) {
     LACOOT_CHECK(ts[i].device() == ts[0].device(), op, ": device mismatch: ",
                  ts[0].device().str(), " and ", ts[i].device().str());
   }
-  LACOOT_CHECK(ts.empty() || ts[0].device().is_cpu(), op, ": no kernel for device ",
-               ts[0].device().str(), " in this build");
 }
 
-inline void check_floating(const char* op, const Tensor& t) {
-  check_defined(op, t);
+inline void check_floating(const char* op, const Tensor& t, Cuda cuda = Cuda::none) {
+  check_defined(op, t, "input", cuda);
   LACOOT_CHECK(is_floating(t.dtype()), op, ": expected a float32 or float64 tensor, got ",
                dtype_name(t.dtype()));
 }

@@ -3,7 +3,8 @@
 // Holds: add, sub, mul, div (with NumPy broadcasting; operators + - * / too), neg, pow, exp,
 // log, sqrt, abs, clamp, where, the comparisons eq ne lt le gt ge, and sum_to (the reduction
 // that undoes broadcasting, which every broadcasting backward uses).
-// Needs: ops/common.hpp, backend/cpu/elementwise.hpp.
+// Needs: ops/common.hpp, backend/formulas.hpp (each op's formula, one functor for both
+// backends), backend/cpu/elementwise.hpp; with CUDA, backend/cuda/pointwise.hpp.
 // Leaves out: type promotion (both operands must share a dtype) and a bool dtype: comparisons
 // return masks of 1 and 0 in the operands' dtype, so that a mask multiplies directly.
 //
@@ -14,7 +15,11 @@
 #include <optional>
 
 #include "../backend/cpu/elementwise.hpp"
+#include "../backend/formulas.hpp"
 #include "common.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/pointwise.hpp"
+#endif
 
 namespace lacoot {
 
@@ -27,6 +32,12 @@ Tensor neg(const Tensor& a);
 inline Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
   Tensor out = Tensor::empty(shape, g.dtype(), g.device());
+#if LACOOT_WITH_CUDA
+  if (g.device().is_cuda()) {
+    cuda::sum_to(g, out);
+    return out;
+  }
+#endif
   dispatch_floating(g.dtype(), "sum_to", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::sum_to_kernel(g.data<T>(), g.shape(), out.data<T>(), shape);
@@ -36,12 +47,19 @@ inline Tensor sum_to(const Tensor& g, const Shape& shape) {
 
 namespace detail {
 
-// The forward of a broadcasting binary op: checks, output shape, kernel.
+// The forward of a broadcasting binary op: checks, output shape, kernel (f: a functor of
+// backend/formulas.hpp).
 template <class F>
 Tensor binary(const char* op, const Tensor& a, const Tensor& b, F f) {
-  check_same(op, {a, b});
+  check_same(op, {a, b}, Cuda::kernel);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+#if LACOOT_WITH_CUDA
+  if (a.device().is_cuda()) {
+    cuda::binary(f, a, b, out);
+    return out;
+  }
+#endif
   dispatch_all(a.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::broadcast_kernel<2>(std::array<const T*, 2>{a.data<T>(), b.data<T>()},
@@ -51,12 +69,17 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, F f) {
   return out;
 }
 
-// The forward of a unary op on floating tensors.
+// The forward of a unary op on floating tensors (f: a functor of backend/formulas.hpp).
 template <class F>
 Tensor unary(const char* op, const Tensor& a, F f) {
-  check_floating(op, a);
-  check_same(op, {a});
+  check_floating(op, a, Cuda::kernel);
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+#if LACOOT_WITH_CUDA
+  if (a.device().is_cuda()) {
+    cuda::unary(f, a, out);
+    return out;
+  }
+#endif
   dispatch_floating(a.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::unary_kernel(a.data<T>(), out.data<T>(), a.numel(),
@@ -71,7 +94,7 @@ Tensor unary(const char* op, const Tensor& a, F f) {
 
 // out = a + b
 inline Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = detail::binary("add", a, b, [](auto x, auto y) { return x + y; });
+  Tensor out = detail::binary("add", a, b, fn::Add{});
   autograd::record(out, "add", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& need) {
     // d(a + b)/da = 1, d(a + b)/db = 1, summed over broadcast dimensions.
     return std::vector<Tensor>{need[0] ? sum_to(g, sa) : Tensor(), need[1] ? sum_to(g, sb) : Tensor()};
@@ -81,7 +104,7 @@ inline Tensor add(const Tensor& a, const Tensor& b) {
 
 // out = a - b
 inline Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = detail::binary("sub", a, b, [](auto x, auto y) { return x - y; });
+  Tensor out = detail::binary("sub", a, b, fn::Sub{});
   autograd::record(out, "sub", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& need) {
     return std::vector<Tensor>{need[0] ? sum_to(g, sa) : Tensor(),
                                need[1] ? sum_to(neg(g), sb) : Tensor()};
@@ -91,7 +114,7 @@ inline Tensor sub(const Tensor& a, const Tensor& b) {
 
 // out = a * b
 inline Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = detail::binary("mul", a, b, [](auto x, auto y) { return x * y; });
+  Tensor out = detail::binary("mul", a, b, fn::Mul{});
   autograd::record(out, "mul", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const std::vector<bool>& need) {
     // d(a * b)/da = b, d(a * b)/db = a
     return std::vector<Tensor>{need[0] ? sum_to(mul(g, b), a.shape()) : Tensor(),
@@ -102,7 +125,7 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
 
 // out = a / b
 inline Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = detail::binary("div", a, b, [](auto x, auto y) { return x / y; });
+  Tensor out = detail::binary("div", a, b, fn::Div{});
   autograd::record(out, "div", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const std::vector<bool>& need) {
     // d(a / b)/da = 1 / b, d(a / b)/db = -a / b^2
     return std::vector<Tensor>{need[0] ? sum_to(div(g, b), a.shape()) : Tensor(),
@@ -134,7 +157,7 @@ inline Tensor operator-(const Tensor& a) { return neg(a); }
 
 // out = -a
 inline Tensor neg(const Tensor& a) {
-  Tensor out = detail::unary("neg", a, [](auto x) { return -x; });
+  Tensor out = detail::unary("neg", a, fn::Neg{});
   autograd::record(out, "neg", {a}, [](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{neg(g)};
   });
@@ -143,7 +166,7 @@ inline Tensor neg(const Tensor& a) {
 
 // out = a ^ exponent
 inline Tensor pow(const Tensor& a, double exponent) {
-  Tensor out = detail::unary("pow", a, [exponent](auto x) { return std::pow(x, exponent); });
+  Tensor out = detail::unary("pow", a, fn::with_params<fn::Pow>(exponent, 0));
   autograd::record(out, "pow", {a}, [a = a.detach(), exponent](const Tensor& g, const std::vector<bool>&) {
     // d(a^p)/da = p a^(p-1)
     return std::vector<Tensor>{mul(g, mul(pow(a, exponent - 1), exponent))};
@@ -153,7 +176,7 @@ inline Tensor pow(const Tensor& a, double exponent) {
 
 // out = e^a; backward keeps the output: d(e^a)/da = e^a.
 inline Tensor exp(const Tensor& a) {
-  Tensor out = detail::unary("exp", a, [](auto x) { return std::exp(x); });
+  Tensor out = detail::unary("exp", a, fn::Exp{});
   autograd::record(out, "exp", {a}, [y = out.detach()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{mul(g, y)};
   });
@@ -162,7 +185,7 @@ inline Tensor exp(const Tensor& a) {
 
 // out = ln a
 inline Tensor log(const Tensor& a) {
-  Tensor out = detail::unary("log", a, [](auto x) { return std::log(x); });
+  Tensor out = detail::unary("log", a, fn::Log{});
   autograd::record(out, "log", {a}, [a = a.detach()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{div(g, a)};  // d(ln a)/da = 1 / a
   });
@@ -171,7 +194,7 @@ inline Tensor log(const Tensor& a) {
 
 // out = √a; d√a/da = 1 / (2√a), from the saved output.
 inline Tensor sqrt(const Tensor& a) {
-  Tensor out = detail::unary("sqrt", a, [](auto x) { return std::sqrt(x); });
+  Tensor out = detail::unary("sqrt", a, fn::Sqrt{});
   autograd::record(out, "sqrt", {a}, [y = out.detach()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{div(g, mul(y, 2.0))};
   });
@@ -180,9 +203,9 @@ inline Tensor sqrt(const Tensor& a) {
 
 // out = |a|; the gradient sign(a) is taken as 0 at a = 0, as PyTorch does.
 inline Tensor abs(const Tensor& a) {
-  Tensor out = detail::unary("abs", a, [](auto x) { return std::abs(x); });
+  Tensor out = detail::unary("abs", a, fn::Abs{});
   autograd::record(out, "abs", {a}, [a = a.detach()](const Tensor& g, const std::vector<bool>&) {
-    Tensor sign = detail::unary("abs", a, [](auto x) { return (x > 0) - (x < 0); });
+    Tensor sign = detail::unary("abs", a, fn::Sign{});
     return std::vector<Tensor>{mul(g, sign)};
   });
   return out;
@@ -193,12 +216,9 @@ inline Tensor abs(const Tensor& a) {
 inline Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
   LACOOT_CHECK(lo || hi, "clamp: at least one of min and max must be given");
   const double l = lo.value_or(-INFINITY), h = hi.value_or(INFINITY);
-  Tensor out = detail::unary("clamp", a, [l, h](auto x) {
-    using T = decltype(x);
-    return std::min(std::max(x, static_cast<T>(l)), static_cast<T>(h));
-  });
+  Tensor out = detail::unary("clamp", a, fn::with_params<fn::Clamp>(l, h));
   autograd::record(out, "clamp", {a}, [a = a.detach(), l, h](const Tensor& g, const std::vector<bool>&) {
-    Tensor pass = detail::unary("clamp", a, [l, h](auto x) { return x >= l && x <= h; });
+    Tensor pass = detail::unary("clamp", a, fn::with_params<fn::InRange>(l, h));
     return std::vector<Tensor>{mul(g, pass)};
   });
   return out;
@@ -206,34 +226,40 @@ inline Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<dou
 
 // ---- comparisons (masks of 1 and 0, not differentiable) ----
 
-#define LACOOT_COMPARISON(name, expr)                                                          \
-  inline Tensor name(const Tensor& a, const Tensor& b) {                                        \
-    return detail::binary(#name, a, b, [](auto x, auto y) { return static_cast<decltype(x)>(expr); }); \
-  }                                                                                             \
+#define LACOOT_COMPARISON(name, Formula)                                                    \
+  inline Tensor name(const Tensor& a, const Tensor& b) { return detail::binary(#name, a, b, fn::Formula{}); } \
   inline Tensor name(const Tensor& a, double b) { return name(a, detail::scalar_like(a, b)); }
-LACOOT_COMPARISON(eq, x == y)
-LACOOT_COMPARISON(ne, x != y)
-LACOOT_COMPARISON(lt, x < y)
-LACOOT_COMPARISON(le, x <= y)
-LACOOT_COMPARISON(gt, x > y)
-LACOOT_COMPARISON(ge, x >= y)
+LACOOT_COMPARISON(eq, Eq)  // a == b
+LACOOT_COMPARISON(ne, Ne)  // a != b
+LACOOT_COMPARISON(lt, Lt)  // a < b
+LACOOT_COMPARISON(le, Le)  // a <= b
+LACOOT_COMPARISON(gt, Gt)  // a > b
+LACOOT_COMPARISON(ge, Ge)  // a >= b
 #undef LACOOT_COMPARISON
 
 // out = condition ? a : b, elementwise with broadcasting of all three; condition is a mask
 // (non-zero is true) of any dtype. Gradients flow to the branch that was taken.
 inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
-  detail::check_same("where", {a, b});
-  detail::check_defined("where", condition, "condition");
+  detail::check_same("where", {a, b}, detail::Cuda::kernel);
+  detail::check_defined("where", condition, "condition", detail::Cuda::kernel);
+  LACOOT_CHECK(condition.device() == a.device(), "where: the condition is on ", condition.device().str(),
+               ", the values on ", a.device().str());
   Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor c = condition.to(a.dtype());
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  dispatch_all(a.dtype(), "where", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    backend::cpu::broadcast_kernel<3>(std::array<const T*, 3>{c.data<T>(), a.data<T>(), b.data<T>()},
-                                      std::array<Shape, 3>{c.shape(), a.shape(), b.shape()},
-                                      out.data<T>(), shape,
-                                      [](T m, T x, T y) { return m != T(0) ? x : y; });
-  });
+  if (a.device().is_cpu()) {
+    dispatch_all(a.dtype(), "where", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      backend::cpu::broadcast_kernel<3>(std::array<const T*, 3>{c.data<T>(), a.data<T>(), b.data<T>()},
+                                        std::array<Shape, 3>{c.shape(), a.shape(), b.shape()},
+                                        out.data<T>(), shape,
+                                        [](T m, T x, T y) { return m != T(0) ? x : y; });
+    });
+  } else {
+#if LACOOT_WITH_CUDA
+    cuda::where(c, a, b, out);
+#endif
+  }
   autograd::record(out, "where", {a, b}, [c, sa = a.shape(), sb = b.shape()](const Tensor& g, const std::vector<bool>& need) {
     Tensor zero = detail::scalar_like(g, 0.0);
     return std::vector<Tensor>{need[0] ? sum_to(where(c, g, zero), sa) : Tensor(),

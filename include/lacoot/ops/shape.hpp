@@ -65,7 +65,7 @@ inline Shape infer_reshape(const char* op, const Shape& input, Shape shape) {
 // The shared body of reshape, view, flatten, squeeze and unsqueeze: same elements, same
 // order, new shape; the output shares the input's storage.
 inline Tensor alias_reshape(const char* op, const Tensor& input, Shape shape) {
-  check_same(op, {input});
+  check_same(op, {input}, Cuda::kernel);  // a view: no elements are touched, on any device
   Tensor out = alias_with_shape(input, infer_reshape(op, input.shape(), std::move(shape)));
   autograd::record(out, op, {input}, [in_shape = input.shape()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{alias_with_shape(g, in_shape)};  // the same elements, reshaped back
@@ -106,7 +106,7 @@ inline Tensor view(const Tensor& input, Shape shape) {
 // Merges dimensions start_dim..end_dim (inclusive) into one (torch.flatten); a 0-d tensor
 // becomes shape [1]. flatten(x, 1) turns [N, C, H, W] into [N, C*H*W].
 inline Tensor flatten(const Tensor& input, int64_t start_dim = 0, int64_t end_dim = -1) {
-  detail::check_defined("flatten", input);
+  detail::check_defined("flatten", input, "input", detail::Cuda::kernel);
   if (input.dim() == 0) return detail::alias_reshape("flatten", input, {1});
   const int64_t s = wrap_dim(start_dim, input.dim(), "flatten");
   const int64_t e = wrap_dim(end_dim, input.dim(), "flatten");
@@ -121,7 +121,7 @@ inline Tensor flatten(const Tensor& input, int64_t start_dim = 0, int64_t end_di
 
 // Removes dimension dim if its size is 1; otherwise the shape is unchanged (torch.squeeze).
 inline Tensor squeeze(const Tensor& input, int64_t dim) {
-  detail::check_defined("squeeze", input);
+  detail::check_defined("squeeze", input, "input", detail::Cuda::kernel);
   Shape s = input.shape();
   if (input.dim() > 0) {
     const auto d = static_cast<std::size_t>(wrap_dim(dim, input.dim(), "squeeze"));
@@ -132,7 +132,7 @@ inline Tensor squeeze(const Tensor& input, int64_t dim) {
 
 // Removes every dimension of size 1.
 inline Tensor squeeze(const Tensor& input) {
-  detail::check_defined("squeeze", input);
+  detail::check_defined("squeeze", input, "input", detail::Cuda::kernel);
   Shape s;
   for (int64_t n : input.shape())
     if (n != 1) s.push_back(n);
@@ -142,7 +142,7 @@ inline Tensor squeeze(const Tensor& input) {
 // Inserts a dimension of size 1 at position dim, in [-input.dim() - 1, input.dim()]:
 // unsqueeze of [3, 4] at 0 is [1, 3, 4], at -1 is [3, 4, 1] (torch.unsqueeze).
 inline Tensor unsqueeze(const Tensor& input, int64_t dim) {
-  detail::check_defined("unsqueeze", input);
+  detail::check_defined("unsqueeze", input, "input", detail::Cuda::kernel);
   const int64_t d = wrap_dim(dim, input.dim() + 1, "unsqueeze");
   Shape s = input.shape();
   s.insert(s.begin() + d, 1);

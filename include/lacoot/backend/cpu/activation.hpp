@@ -4,8 +4,8 @@
 // (grad_input[i] = f(grad_output[i], saved[i]), the one fused loop of every activation's
 // backward) and dropout_kernel (draws the mask and applies it in one pass).
 // Needs: core/ (parallel_for, Generator).
-// Leaves out: the formulas themselves: ops/activation.hpp passes them in as lambdas, so that
-// each op's forward and derivative are read together, and a CUDA kernel can reuse them.
+// Leaves out: the formulas themselves: ops/activation.hpp passes them in as the functors of
+// backend/formulas.hpp, which the CUDA kernels instantiate too.
 //
 // The loops are flat over contiguous memory. Those whose formula is piecewise linear or plain
 // arithmetic (Cost::Cheap: relu, relu6, leaky_relu, every backward that needs no exp) carry

@@ -1,0 +1,217 @@
+// Tests for backend/cuda/: device memory, copies, the caching allocator, streams and events,
+// modules on a GPU. Built only with CUDA; every case skips, saying so, where no GPU is usable.
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include "../check.hpp"
+#include "lacoot/backend/cuda/allocator.hpp"
+#include "lacoot/core/print.hpp"
+#include "lacoot/io/safetensors.hpp"
+#include "lacoot/models/resnet.hpp"
+#include "lacoot/ops/activation.hpp"
+#include "lacoot/ops/elementwise.hpp"
+#include "lacoot/ops/matmul.hpp"
+#include "lacoot/ops/shape.hpp"
+
+using namespace lacoot;
+using lacoot::test::values_of;
+
+namespace {
+// True when a GPU is there; otherwise reports the skip and why.
+bool have_gpu() {
+  if (cuda::is_available()) return true;
+  MESSAGE("skipped: no CUDA device (" << cuda::unavailable_reason() << ")");
+  return false;
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// f run on the CPU and on the GPU from the same inputs: the outputs agree, and so do the
+// gradients of every floating input for one random output gradient (within tol relative).
+void check_against_cpu(const std::string& what, const Fn& f, const std::vector<Tensor>& inputs, double tol) {
+  CAPTURE(what);
+  std::vector<Tensor> on_cpu, on_gpu;
+  for (const Tensor& x : inputs) {
+    Tensor c = x.clone(), g = x.to(kCUDA);
+    if (is_floating(x.dtype())) {
+      c.requires_grad_();
+      g.requires_grad_();
+    }
+    on_cpu.push_back(c);
+    on_gpu.push_back(g);
+  }
+  Tensor yc = f(on_cpu), yg = f(on_gpu);
+  REQUIRE(yg.device() == kCUDA);
+  REQUIRE(yg.shape() == yc.shape());
+  lacoot::test::check_close(yg, values_of(yc), tol);
+  if (!yc.requires_grad()) return;
+  Tensor w = randn(yc.shape(), yc.dtype());
+  yc.backward(w);
+  yg.backward(w.to(kCUDA));
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!on_cpu[i].grad().defined()) continue;
+    CAPTURE(i);
+    REQUIRE(on_gpu[i].grad().defined());
+    CHECK(on_gpu[i].grad().device() == kCUDA);
+    lacoot::test::check_close(on_gpu[i].grad(), values_of(on_cpu[i].grad()), tol);
+  }
+}
+}  // namespace
+
+TEST_CASE("cuda: without a GPU, device memory is an error naming why, and the runtime probe does not throw") {
+  if (cuda::is_available()) return;
+  CHECK(cuda::device_count() == 0);
+  CHECK(!cuda::unavailable_reason().empty());
+  CHECK_THROWS_WITH_AS(Tensor::empty({4}, kFloat32, kCUDA),
+                       doctest::Contains(cuda::unavailable_reason().c_str()), Error);
+  CHECK_THROWS_WITH_AS(cuda::memory_stats(0), doctest::Contains("cuda:0 is not available"), Error);
+}
+
+TEST_CASE("cuda: tensors go to the device and back unchanged, every dtype, empty ones too") {
+  if (!have_gpu()) return;
+  for (DType dt : {kFloat32, kFloat64, kInt64}) {
+    Tensor h = arange(0, 1000, 1, dt);
+    Tensor d = h.to(kCUDA);
+    CHECK(d.device() == kCUDA);
+    CHECK(d.dtype() == dt);
+    CHECK(d.to(kCUDA).is_same(d));  // already there: the tensor itself
+    Tensor back = d.to(kCPU);
+    CHECK(back.device() == kCPU);
+    CHECK(std::memcmp(back.raw_data(), h.raw_data(), h.nbytes()) == 0);
+  }
+  Tensor e = zeros({0, 3}).to(kCUDA);
+  CHECK(e.to(kCPU).numel() == 0);
+  CHECK_THROWS_WITH_AS(ones({1}).to(kCUDA).at<float>({0}), doctest::Contains("copy it to the host"), Error);
+}
+
+TEST_CASE("cuda: full, clone, item, to(dtype) and printing run on the device") {
+  if (!have_gpu()) return;
+  Tensor f = full({3, 5}, 2.5, kFloat64, kCUDA);
+  CHECK(values_of(f) == std::vector<double>(15, 2.5));
+  Tensor c = f.clone();
+  CHECK(c.device() == kCUDA);
+  CHECK(c.raw_data() != f.raw_data());
+  CHECK(values_of(c) == std::vector<double>(15, 2.5));
+  CHECK(full({}, -7, kInt64, kCUDA).item() == -7.0);
+  Tensor x = tensor({-1.5, 0.25, 2.75, 1e6}).to(kCUDA);
+  Tensor as_int = x.to(kInt64);
+  CHECK(as_int.device() == kCUDA);
+  CHECK(values_of(as_int) == std::vector<double>{-1, 0, 2, 1000000});  // truncation, as static_cast
+  CHECK(values_of(x.to(kFloat64)) == std::vector<double>{-1.5, 0.25, 2.75, 1e6});
+  const std::string s = to_string(x);
+  CHECK(s.find("device=cuda:0") != std::string::npos);
+  CHECK(s.find("2.7500") != std::string::npos);
+}
+
+TEST_CASE("cuda: the caching allocator reuses freed blocks and counts what is in use") {
+  if (!have_gpu()) return;
+  cuda::synchronize(0);
+  cuda::empty_cache(0);
+  const std::size_t base = cuda::memory_allocated(0);
+  const void* first = nullptr;
+  {
+    Tensor t = Tensor::empty({1000}, kFloat32, kCUDA);  // 4000 bytes, rounded up to 4096
+    first = t.raw_data();
+    CHECK(cuda::memory_allocated(0) == base + 4096);
+    CHECK(reinterpret_cast<std::uintptr_t>(first) % 256 == 0);
+  }
+  CHECK(cuda::memory_allocated(0) == base);
+  CHECK(cuda::memory_stats(0).cached_bytes >= 4096);
+  const int64_t hits = cuda::memory_stats(0).hits;
+  {
+    Tensor again = Tensor::empty({900}, kFloat32, kCUDA);  // 3600 → 4096: the same block
+    CHECK(again.raw_data() == first);
+    CHECK(cuda::memory_stats(0).hits == hits + 1);
+  }
+  cuda::empty_cache(0);
+  CHECK(cuda::memory_stats(0).cached_bytes == 0);
+  // Asking for more than the device holds is an out-of-memory error, not a crash.
+  CHECK_THROWS_WITH_AS(Tensor::empty({int64_t{1} << 50}, kFloat32, kCUDA), doctest::Contains("out of memory"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::empty({1}, kFloat32, Device{DeviceType::CUDA, cuda::device_count()}),
+                       doctest::Contains("does not exist"), Error);
+}
+
+TEST_CASE("cuda: events time the stream") {
+  if (!have_gpu()) return;
+  cuda::Event start(0), end(0);
+  start.record();
+  Tensor t = full({1 << 22}, 1.0, kFloat32, kCUDA);
+  end.record();
+  CHECK(cuda::Event::elapsed_ms(start, end) >= 0.0f);
+}
+
+TEST_CASE("cuda: Module::to moves parameters and buffers; a GPU model saves and loads like a CPU one") {
+  if (!have_gpu()) return;
+  manual_seed(0);
+  auto model = models::resnet18_cifar({.num_classes = 10, .in_channels = 1, .width = 8});
+  nn::StateDict before = model->state_dict();
+  std::vector<std::vector<double>> values;
+  for (auto& [name, t] : before) values.push_back(values_of(t));
+  Tensor w = model->named_parameters().front().second;  // a handle held outside the module
+  model->to(kCUDA);
+  CHECK(w.device() == kCUDA);
+  std::size_t i = 0;
+  for (auto& [name, t] : model->state_dict()) {
+    CHECK_MESSAGE(t.device() == kCUDA, name);
+    CHECK_MESSAGE(values_of(t) == values[i++], name);
+  }
+  const std::string path = "test_cuda_model.safetensors";
+  save_safetensors(path, model->state_dict());
+  auto cpu_model = models::resnet18_cifar({.num_classes = 10, .in_channels = 1, .width = 8});
+  cpu_model->load_state_dict(load_safetensors(path).tensors);
+  i = 0;
+  for (auto& [name, t] : cpu_model->state_dict()) CHECK_MESSAGE(values_of(t) == values[i++], name);
+  // And back: loading CPU values into the GPU model copies them to the device.
+  model->load_state_dict(cpu_model->state_dict());
+  CHECK(model->state_dict().front().second.device() == kCUDA);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("cuda: arithmetic with broadcasting, comparisons and where equal the CPU, forward and backward") {
+  if (!have_gpu()) return;
+  manual_seed(1);
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    Tensor a = randn({3, 1, 4}, dt), b = randn({5, 1}, dt), c = randn({3, 5, 4}, dt);
+    Tensor pos = add(abs(randn({2, 3}, dt)), 0.5);
+    check_against_cpu("add", [](auto& v) { return add(v[0], v[1]); }, {a, b}, tol);
+    check_against_cpu("sub", [](auto& v) { return sub(v[0], v[1]); }, {b, a}, tol);
+    check_against_cpu("mul", [](auto& v) { return mul(v[0], v[1]); }, {a, c}, tol);
+    check_against_cpu("div", [](auto& v) { return div(v[0], v[1]); }, {c, add(abs(b), 1.0)}, tol);
+    check_against_cpu("scalar ops", [](auto& v) { return (2.0 - v[0] * 3.0) / 4.0 + 1.0; }, {a}, tol);
+    check_against_cpu("neg", [](auto& v) { return neg(v[0]); }, {a}, tol);
+    check_against_cpu("pow", [](auto& v) { return pow(v[0], 2.5); }, {pos}, tol);
+    check_against_cpu("exp", [](auto& v) { return exp(v[0]); }, {a}, tol);
+    check_against_cpu("log", [](auto& v) { return log(v[0]); }, {pos}, tol);
+    check_against_cpu("sqrt", [](auto& v) { return sqrt(v[0]); }, {pos}, tol);
+    check_against_cpu("abs", [](auto& v) { return abs(v[0]); }, {c}, tol);
+    check_against_cpu("clamp", [](auto& v) { return clamp(v[0], -0.5, 0.25); }, {c}, tol);
+    check_against_cpu("clamp min only", [](auto& v) { return clamp(v[0], 0.0, std::nullopt); }, {c}, tol);
+    check_against_cpu("comparisons", [](auto& v) { return add(add(lt(v[0], v[1]), ge(v[0], 0.0)), eq(v[0], v[0])); },
+                      {a, b}, tol);
+    check_against_cpu("where", [](auto& v) { return where(gt(v[0], 0.0), v[1], v[2]); }, {a, b, c}, tol);
+  }
+  check_against_cpu("int64", [](auto& v) { return add(mul(v[0], v[1]), ne(v[0], v[1])); },
+                    {reshape(arange(0, 12, 1, kInt64), {3, 4}), arange(0, 4, 1, kInt64)}, 0);
+}
+
+TEST_CASE("cuda: every activation equals the CPU, forward and backward, float32 and float64") {
+  if (!have_gpu()) return;
+  manual_seed(2);
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    Tensor x = mul(randn({4, 257}, dt), 3.0);
+    check_against_cpu("relu", [](auto& v) { return relu(v[0]); }, {x}, tol);
+    check_against_cpu("relu6", [](auto& v) { return relu6(mul(v[0], 3.0)); }, {x}, tol);
+    check_against_cpu("leaky_relu", [](auto& v) { return leaky_relu(v[0], 0.2); }, {x}, tol);
+    check_against_cpu("gelu", [](auto& v) { return gelu(v[0]); }, {x}, tol);
+    check_against_cpu("gelu tanh", [](auto& v) { return gelu(v[0], "tanh"); }, {x}, tol);
+    check_against_cpu("silu", [](auto& v) { return silu(v[0]); }, {x}, tol);
+    check_against_cpu("sigmoid", [](auto& v) { return sigmoid(v[0]); }, {x}, tol);
+    check_against_cpu("tanh", [](auto& v) { return tanh(v[0]); }, {x}, tol);
+  }
+  // An op without a CUDA kernel yet says so, naming the device.
+  CHECK_THROWS_WITH_AS(matmul(ones({2, 2}).to(kCUDA), ones({2, 2}).to(kCUDA)), doctest::Contains("no kernel for cuda:0"),
+                       Error);
+}
