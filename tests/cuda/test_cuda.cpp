@@ -6,12 +6,14 @@
 
 #include "../check.hpp"
 #include "lacoot/backend/cuda/allocator.hpp"
+#include "lacoot/backend/cuda/blas.hpp"
 #include "lacoot/core/print.hpp"
 #include "lacoot/io/safetensors.hpp"
 #include "lacoot/models/resnet.hpp"
 #include "lacoot/ops/activation.hpp"
 #include "lacoot/ops/elementwise.hpp"
 #include "lacoot/ops/matmul.hpp"
+#include "lacoot/ops/reduce.hpp"
 #include "lacoot/ops/shape.hpp"
 
 using namespace lacoot;
@@ -212,6 +214,29 @@ TEST_CASE("cuda: every activation equals the CPU, forward and backward, float32 
     check_against_cpu("tanh", [](auto& v) { return tanh(v[0]); }, {x}, tol);
   }
   // An op without a CUDA kernel yet says so, naming the device.
-  CHECK_THROWS_WITH_AS(matmul(ones({2, 2}).to(kCUDA), ones({2, 2}).to(kCUDA)), doctest::Contains("no kernel for cuda:0"),
-                       Error);
+  CHECK_THROWS_WITH_AS(sum(ones({2, 2}).to(kCUDA)), doctest::Contains("no kernel for cuda:0"), Error);
+}
+
+TEST_CASE("cuda: matmul (one GEMM, strided batches, broadcast batches, vectors, k = 0) and linear equal the CPU") {
+  if (!have_gpu()) return;
+  manual_seed(3);
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-4 : 1e-12;
+    auto mm = [](auto& v) { return matmul(v[0], v[1]); };
+    check_against_cpu("2-D", mm, {randn({7, 5}, dt), randn({5, 3}, dt)}, tol);
+    check_against_cpu("batch folded into rows", mm, {randn({2, 3, 4}, dt), randn({4, 5}, dt)}, tol);
+    check_against_cpu("strided batches", mm, {randn({3, 4, 5}, dt), randn({3, 5, 2}, dt)}, tol);
+    check_against_cpu("broadcast batches", mm, {randn({2, 1, 3, 4}, dt), randn({5, 4, 6}, dt)}, tol);
+    check_against_cpu("vector @ matrix", mm, {randn({4}, dt), randn({4, 3}, dt)}, tol);
+    check_against_cpu("matrix @ vector", mm, {randn({3, 4}, dt), randn({4}, dt)}, tol);
+    check_against_cpu("k = 0", mm, {randn({3, 0}, dt), randn({0, 4}, dt)}, tol);
+    check_against_cpu("linear", [](auto& v) { return linear(v[0], v[1], v[2]); },
+                      {randn({2, 3, 6}, dt), randn({4, 6}, dt), randn({4}, dt)}, tol);
+    check_against_cpu("linear, no bias", [](auto& v) { return linear(v[0], v[1]); },
+                      {randn({5, 6}, dt), randn({4, 6}, dt)}, tol);
+  }
+  cuda::set_allow_tf32(true);  // TF32 inputs: about 3 decimal digits
+  check_against_cpu("matmul in TF32", [](auto& v) { return matmul(v[0], v[1]); }, {randn({64, 64}), randn({64, 64})},
+                    2e-2);
+  cuda::set_allow_tf32(false);
 }

@@ -20,8 +20,8 @@ enum class Cuda { none, kernel };
 
 inline void check_device(const char* op, const Tensor& t, Cuda cuda) {
   LACOOT_CHECK(t.device().is_cpu() || cuda == Cuda::kernel, op, ": no kernel for ", t.device().str(),
-               " yet (the CUDA backend has the elementwise ops, activations and reshapes so far; run this op on "
-               "the CPU: .to(kCPU))");
+               " yet (the CUDA backend has the elementwise ops, activations, reshapes, matmul and linear so "
+               "far; run this op on the CPU: .to(kCPU))");
 }
 
 inline void check_defined(const char* op, const Tensor& t, const char* what = "input", Cuda cuda = Cuda::none) {
@@ -47,8 +47,8 @@ inline void check_floating(const char* op, const Tensor& t, Cuda cuda = Cuda::no
                dtype_name(t.dtype()));
 }
 
-inline void check_dim(const char* op, const Tensor& t, int64_t ndim, const char* layout) {
-  check_defined(op, t);
+inline void check_dim(const char* op, const Tensor& t, int64_t ndim, const char* layout, Cuda cuda = Cuda::none) {
+  check_defined(op, t, "input", cuda);
   LACOOT_CHECK(t.dim() == ndim, op, ": expected a ", ndim, "-D input (", layout,
                "), got shape ", shape_str(t.shape()));
 }

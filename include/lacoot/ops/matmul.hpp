@@ -3,7 +3,8 @@
 // Holds: matmul(a, b), as torch.matmul (1-D, 2-D and batched with broadcast batch dimensions),
 // and linear(input, weight, bias), as torch.nn.functional.linear: input · weightᵀ + bias.
 // Needs: ops/common.hpp, ops/elementwise.hpp (sum_to, for gradients of broadcast batches),
-// backend/cpu/gemm.hpp (every product ends in one GEMM call or a batch of them).
+// backend/cpu/gemm.hpp (every product ends in one GEMM call or a batch of them); with CUDA,
+// backend/cuda/blas.hpp (cuBLAS) for tensors on a GPU.
 // Leaves out: integer matmul, out= arguments, and mm/bmm/mv/dot as separate names (matmul
 // covers them all).
 //
@@ -17,6 +18,9 @@
 #include "../backend/cpu/gemm.hpp"
 #include "common.hpp"
 #include "elementwise.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/blas.hpp"
+#endif
 
 namespace lacoot {
 namespace detail {
@@ -52,6 +56,11 @@ inline Tensor gemm_new(const Shape& shape, bool ta, bool tb, int64_t rows, int64
   Tensor C = Tensor::empty(shape, A.dtype(), A.device());
   dispatch_floating(A.dtype(), "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
+#if LACOOT_WITH_CUDA
+    if (A.device().is_cuda())
+      return cuda::gemm(A.device().index, ta, tb, rows, n, k, T(1), A.data<T>(), lda, B.data<T>(), ldb, T(0),
+                        C.data<T>(), n);
+#endif
     backend::cpu::gemm(ta, tb, rows, n, k, T(1), A.data<T>(), lda, B.data<T>(), ldb, T(0),
                        C.data<T>(), n);
   });
@@ -67,8 +76,8 @@ inline Tensor gemm_new(const Shape& shape, bool ta, bool tb, int64_t rows, int64
 //   [M, K] @ [K]         -> [M]           (b is taken as [K, 1])
 //   [*a, M, K] @ [*b, K, N] -> [broadcast(*a, *b), M, N]   (batched; 1-D sides as above)
 inline Tensor matmul(const Tensor& a, const Tensor& b) {
-  detail::check_same("matmul", {a, b});
-  detail::check_floating("matmul", a);
+  detail::check_same("matmul", {a, b}, detail::Cuda::kernel);
+  detail::check_floating("matmul", a, detail::Cuda::kernel);
   LACOOT_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least one "
                "dimension, got shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()));
   // a as [*ba, M, K], b as [*bb, K, N].
@@ -110,6 +119,11 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor C = Tensor::empty(shape, A.dtype(), A.device());
     dispatch_floating(A.dtype(), "matmul", [&](auto tag) {
       using T = typename decltype(tag)::type;
+#if LACOOT_WITH_CUDA
+      if (A.device().is_cuda())
+        return cuda::gemm_batched(A.device().index, ta, tb, m, n, k, A.data<T>(), a_off, lda, B.data<T>(),
+                                  b_off, ldb, C.data<T>());
+#endif
       backend::cpu::gemm_batched(ta, tb, m, n, k, A.data<T>(), a_off, lda, B.data<T>(), b_off,
                                  ldb, C.data<T>());
     });
@@ -144,9 +158,9 @@ inline Tensor matmul(const Tensor& a, const Tensor& b) {
 // an undefined Tensor for none.
 inline Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = {}) {
   detail::check_same("linear", bias.defined() ? std::vector<Tensor>{input, weight, bias}
-                                              : std::vector<Tensor>{input, weight});
-  detail::check_floating("linear", input);
-  detail::check_dim("linear", weight, 2, "weight [out_features, in_features]");
+                                              : std::vector<Tensor>{input, weight}, detail::Cuda::kernel);
+  detail::check_floating("linear", input, detail::Cuda::kernel);
+  detail::check_dim("linear", weight, 2, "weight [out_features, in_features]", detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() >= 1, "linear: the input needs at least one dimension (features)");
   const int64_t in = weight.size(1), out_f = weight.size(0);
   LACOOT_CHECK(input.size(-1) == in, "linear: the input has ", input.size(-1), " features (the "
@@ -162,6 +176,14 @@ inline Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bi
   dispatch_floating(input.dtype(), "linear", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* o = out.data<T>();
+#if LACOOT_WITH_CUDA
+    if (input.device().is_cuda()) {  // the product, then the bias added to every row
+      cuda::gemm(input.device().index, false, true, rows, out_f, in, T(1), input.data<T>(), in, weight.data<T>(),
+                 in, T(0), o, out_f);
+      if (bias.defined()) cuda::binary(fn::Add{}, out, bias, out);
+      return;
+    }
+#endif
     // Start every row from the bias and let the GEMM add input · weightᵀ onto it.
     if (bias.defined())
       for (int64_t r = 0; r < rows; ++r) std::copy_n(bias.data<T>(), out_f, o + r * out_f);
@@ -177,7 +199,9 @@ inline Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bi
     Tensor dw = need[1] ? detail::gemm_new(w.shape(), true, false, out_f, in, rows, g, out_f, x, in)
                         : Tensor();  // dw = doutᵀ · x
     Tensor db;
-    if (need[2]) {  // db = Σ_rows dout, column by column, rows in order
+    if (need[2] && g.device().is_cuda()) {
+      db = sum_to(alias_with_shape(g, {rows, out_f}), {out_f});
+    } else if (need[2]) {  // db = Σ_rows dout, column by column, rows in order
       db = Tensor::empty({out_f}, g.dtype(), g.device());
       dispatch_floating(g.dtype(), "linear", [&](auto tag) {
         using T = typename decltype(tag)::type;
