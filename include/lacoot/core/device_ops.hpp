@@ -22,11 +22,6 @@ namespace lacoot {
 
 namespace detail {
 
-[[noreturn]] inline void no_cuda_backend(const char* what, Device device) {
-  throw Error(concat(what, " on ", device.str(), ": this build of lacoot has no CUDA backend "
-                     "(configure with meson setup -Dcuda=enabled on a machine with the CUDA toolkit)"));
-}
-
 // Copies n bytes from src on src_device to dst on dst_device; when dst is on the CPU, the bytes
 // are there on return.
 inline void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n) {

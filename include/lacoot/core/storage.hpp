@@ -65,14 +65,19 @@ inline BlockCache& cpu_block_cache() {
   return *cache;
 }
 
+// What any use of a GPU says in a build without the CUDA backend.
+[[noreturn]] inline void no_cuda_backend(const char* what, Device device) {
+  throw Error(concat(what, " on ", device.str(), ": this build of lacoot has no CUDA backend "
+                     "(configure with meson setup -Dcuda=enabled on a machine with the CUDA toolkit)"));
+}
+
 // The cache a device's blocks come from and go back to.
 inline BlockCache& block_cache(Device device) {
   if (device.is_cpu()) return cpu_block_cache();
 #if LACOOT_WITH_CUDA
   return cuda::detail::device_block_cache(device.index);
 #else
-  throw Error(concat("device ", device.str(), " is not available: this build of lacoot has no CUDA "
-                     "backend (configure with meson setup -Dcuda=enabled on a machine with the CUDA toolkit)"));
+  no_cuda_backend("memory", device);
 #endif
 }
 
