@@ -11,10 +11,15 @@
 #include "lacoot/io/safetensors.hpp"
 #include "lacoot/models/resnet.hpp"
 #include "lacoot/ops/activation.hpp"
+#include "lacoot/ops/conv.hpp"
 #include "lacoot/ops/elementwise.hpp"
+#include "lacoot/ops/loss.hpp"
 #include "lacoot/ops/matmul.hpp"
 #include "lacoot/ops/reduce.hpp"
 #include "lacoot/ops/shape.hpp"
+#include "lacoot/ops/softmax.hpp"
+#include "lacoot/optim/adam.hpp"
+#include "lacoot/optim/sgd.hpp"
 
 using namespace lacoot;
 using lacoot::test::values_of;
@@ -214,7 +219,8 @@ TEST_CASE("cuda: every activation equals the CPU, forward and backward, float32 
     check_against_cpu("tanh", [](auto& v) { return tanh(v[0]); }, {x}, tol);
   }
   // An op without a CUDA kernel yet says so, naming the device.
-  CHECK_THROWS_WITH_AS(sum(ones({2, 2}).to(kCUDA)), doctest::Contains("no kernel for cuda:0"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(ones({1, 1, 3, 3}).to(kCUDA), ones({1, 1, 1, 1}).to(kCUDA)),
+                       doctest::Contains("no kernel for cuda:0"), Error);
 }
 
 TEST_CASE("cuda: matmul (one GEMM, strided batches, broadcast batches, vectors, k = 0) and linear equal the CPU") {
@@ -239,4 +245,104 @@ TEST_CASE("cuda: matmul (one GEMM, strided batches, broadcast batches, vectors, 
   check_against_cpu("matmul in TF32", [](auto& v) { return matmul(v[0], v[1]); }, {randn({64, 64}), randn({64, 64})},
                     2e-2);
   cuda::set_allow_tf32(false);
+}
+
+TEST_CASE("cuda: sum, mean, var, max, min and argmax over dims equal the CPU, forward and backward") {
+  if (!have_gpu()) return;
+  manual_seed(4);
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    // Few elements per output (one thread each) and many (one block each: 3 · 700 > 256).
+    for (Tensor x : {randn({4, 3, 5, 6}, dt), add(randn({3, 700, 2}, dt), 10.0)}) {
+      check_against_cpu("sum, all", [](auto& v) { return sum(v[0]); }, {x}, tol);
+      check_against_cpu("sum, dim 1", [](auto& v) { return sum(v[0], 1); }, {x}, tol);
+      check_against_cpu("sum, dims 0 and 2, keepdim", [](auto& v) { return sum(v[0], {0, 2}, true); }, {x}, tol);
+      check_against_cpu("mean, last", [](auto& v) { return mean(v[0], -1); }, {x}, tol);
+      check_against_cpu("mean, all", [](auto& v) { return mean(v[0]); }, {x}, tol);
+      check_against_cpu("var, dim 1", [](auto& v) { return var(v[0], 1); }, {x}, tol);
+      check_against_cpu("var, dims 0 and 2, population", [](auto& v) { return var(v[0], {0, 2}, 0, true); }, {x},
+                        tol);
+      check_against_cpu("max along 1", [](auto& v) { return max(v[0], 1).values; }, {x}, tol);
+      check_against_cpu("min along 0, keepdim", [](auto& v) { return min(v[0], 0, true).values; }, {x}, tol);
+      check_against_cpu("max, all", [](auto& v) { return max(v[0]); }, {x}, tol);
+      check_against_cpu("argmax along 1", [](auto& v) { return argmax(v[0], 1); }, {x}, 0);
+      check_against_cpu("argmin, all", [](auto& v) { return argmin(v[0]); }, {x}, 0);
+    }
+    // Ties go to the first index, a NaN wins, and max over all spreads the gradient over ties.
+    Tensor ties = tensor(std::vector<double>{1, 3, 3, 0, 2, 2}, {2, 3}).to(dt);
+    check_against_cpu("ties", [](auto& v) { return argmax(v[0], 1); }, {ties}, 0);
+    check_against_cpu("tied max, all", [](auto& v) { return max(v[0]); }, {ties}, tol);
+    Tensor with_nan = tensor({1.0, NAN, 3.0, NAN}, dt);
+    CHECK(argmax(with_nan.to(kCUDA)).item<int64_t>() == 1);
+    CHECK(argmax(mul(ones({1000}, dt), 2.0).to(kCUDA)).item<int64_t>() == 0);  // one block, all tied
+  }
+}
+
+TEST_CASE("cuda: softmax, log_softmax, cross_entropy, nll_loss and mse_loss equal the CPU, forward and backward") {
+  if (!have_gpu()) return;
+  manual_seed(5);
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    for (Tensor x : {mul(randn({6, 10}, dt), 4.0), randn({2, 300, 3}, dt)}) {  // a thread and a block per line
+      check_against_cpu("softmax, dim 1", [](auto& v) { return softmax(v[0], 1); }, {x}, tol);
+      check_against_cpu("log_softmax, dim 1", [](auto& v) { return log_softmax(v[0], 1); }, {x}, tol);
+      check_against_cpu("softmax, last", [](auto& v) { return softmax(v[0], -1); }, {x}, tol);
+      check_against_cpu("log_softmax, dim 0", [](auto& v) { return log_softmax(v[0], 0); }, {x}, tol);
+    }
+    Tensor logits = mul(randn({8, 5}, dt), 2.0);
+    Tensor target = tensor(std::vector<int64_t>{0, 4, 2, -100, 1, 1, 3, 0}, {8});
+    for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+      CAPTURE(static_cast<int>(r));
+      check_against_cpu("cross_entropy", [r](auto& v) { return cross_entropy(v[0], v[1], {.reduction = r}); },
+                        {logits, target}, tol);
+      check_against_cpu("cross_entropy, label smoothing",
+                        [r](auto& v) { return cross_entropy(v[0], v[1], {.reduction = r, .label_smoothing = 0.1}); },
+                        {logits, target}, tol);
+      check_against_cpu("nll_loss", [r](auto& v) { return nll_loss(log_softmax(v[0], 1), v[1], {.reduction = r}); },
+                        {logits, target}, tol);
+      check_against_cpu("mse_loss", [r](auto& v) { return mse_loss(v[0], v[1], r); }, {logits, randn({8, 5}, dt)},
+                        tol);
+    }
+    // A target out of range is found on the GPU too, and the devices must match.
+    CHECK_THROWS_WITH_AS(cross_entropy(logits.to(kCUDA), tensor(std::vector<int64_t>{0, 7, 0, 0, 0, 0, 0, 0}, {8}).to(kCUDA)),
+                         doctest::Contains("target[1] = 7 is out of range"), Error);
+    CHECK_THROWS_WITH_AS(cross_entropy(logits.to(kCUDA), target), doctest::Contains("but target on cpu"), Error);
+  }
+}
+
+TEST_CASE("cuda: SGD (momentum, Nesterov, weight decay), Adam and AdamW (amsgrad) steps equal the CPU's") {
+  if (!have_gpu()) return;
+  manual_seed(6);
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    // Three steps of each optimiser from the same start and gradients, on both devices.
+    auto run = [&](auto make, Device device) {
+      Tensor p = arange(-3.0, 3.0, 0.25, dt).to(device);
+      p.requires_grad_();
+      auto opt = make(std::vector<Tensor>{p});
+      for (int step = 0; step < 3; ++step) {
+        opt.zero_grad(/*set_to_none=*/step == 0);
+        sum(mul(p, p)).backward();  // gradient 2p
+        opt.step();
+      }
+      return p.detach();
+    };
+    auto compare = [&](const char* what, auto make) {
+      CAPTURE(what);
+      Tensor on_cpu = run(make, kCPU), on_gpu = run(make, kCUDA);
+      CHECK(on_gpu.device() == kCUDA);
+      lacoot::test::check_close(on_gpu, values_of(on_cpu), tol);
+    };
+    compare("SGD", [](std::vector<Tensor> ps) { return optim::SGD(ps, {.lr = 0.1}); });
+    compare("SGD momentum, decay", [](std::vector<Tensor> ps) {
+      return optim::SGD(ps, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 1e-2});
+    });
+    compare("SGD Nesterov", [](std::vector<Tensor> ps) {
+      return optim::SGD(ps, {.lr = 0.1, .momentum = 0.9, .nesterov = true});
+    });
+    compare("Adam", [](std::vector<Tensor> ps) { return optim::Adam(ps, {.lr = 0.01, .weight_decay = 0.1}); });
+    compare("AdamW amsgrad", [](std::vector<Tensor> ps) {
+      return optim::AdamW(ps, {.lr = 0.01, .amsgrad = true, .maximize = true});
+    });
+  }
 }

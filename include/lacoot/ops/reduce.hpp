@@ -5,7 +5,8 @@
 // (torch.sum, torch.mean, torch.var, torch.max, torch.min, torch.argmax, torch.argmin), for
 // float32 and float64.
 // Needs: ops/common.hpp, backend/cpu/reduce.hpp (the loops), backend/cpu/elementwise.hpp
-// (broadcast_kernel, which spreads a gradient back over the reduced dims).
+// (broadcast_kernel, which spreads a gradient back over the reduced dims); with CUDA,
+// backend/cuda/reduce.hpp (the same ops on the GPU, sums in double there too).
 // Leaves out: integer sums, the dtype= argument, var's older `unbiased` flag (correction = 1 is
 // unbiased = true), std, amax/amin, median, mode, prod, logsumexp, and double backward.
 //
@@ -26,6 +27,9 @@
 #include "../backend/cpu/elementwise.hpp"
 #include "../backend/cpu/reduce.hpp"
 #include "common.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/reduce.hpp"
+#endif
 
 namespace lacoot {
 
@@ -60,8 +64,7 @@ struct ReducePlan {
 
 inline ReducePlan plan_reduction(const char* op, const Tensor& input, const std::vector<int64_t>& dims,
                                  bool keepdim) {
-  check_floating(op, input);
-  check_same(op, {input});
+  check_floating(op, input, Cuda::kernel);
   const int64_t nd = input.dim();
   std::vector<bool> reduce(static_cast<std::size_t>(nd), dims.empty());
   for (int64_t d : dims) {
@@ -105,16 +108,34 @@ inline Tensor tensor_from_sums(const std::vector<double>& sums, double scale, co
   return out;
 }
 
-// grad_input = f(g) at every input element, g being the gradient of the output that element
-// went into: the output's gradient seen in keep_shape, broadcast over the reduced dims.
-template <class F>
-Tensor expand_gradient(const Tensor& g, const ReducePlan& p, F f) {
+// scale · Σ of the reduced elements, per output, as a tensor of out_shape: sum and mean.
+inline Tensor scaled_sum(const char* op, const Tensor& input, const ReducePlan& p, double scale) {
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) {
+    Tensor out = Tensor::empty(p.out_shape, input.dtype(), input.device());
+    cuda::sum(input, p.keep_shape, nullptr, scale, out);
+    return out;
+  }
+#endif
+  return tensor_from_sums(sums_of(op, input, p), scale, p.out_shape, input.dtype());
+}
+
+// grad_input = scale · g at every input element, g being the gradient of the output that
+// element went into: the output's gradient seen in keep_shape, broadcast over the reduced dims.
+inline Tensor expand_gradient(const Tensor& g, const ReducePlan& p, double scale) {
   Tensor gk = alias_with_shape(g, p.keep_shape);
   Tensor grad_input = Tensor::empty(p.in_shape, g.dtype(), g.device());
+#if LACOOT_WITH_CUDA
+  if (g.device().is_cuda()) {
+    cuda::binary(fn::Mul{}, gk, scalar_like(g, scale), grad_input);
+    return grad_input;
+  }
+#endif
   dispatch_floating(g.dtype(), "backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
+    const auto k = static_cast<T>(scale);
     backend::cpu::broadcast_kernel<1>(std::array<const T*, 1>{gk.data<T>()}, std::array<Shape, 1>{p.keep_shape},
-                                      grad_input.data<T>(), p.in_shape, [&](T gv) { return f(gv); });
+                                      grad_input.data<T>(), p.in_shape, [k](T gv) { return gv * k; });
   });
   return grad_input;
 }
@@ -127,9 +148,9 @@ Tensor expand_gradient(const Tensor& g, const ReducePlan& p, F f) {
 // Backward: every element went into its output once, d(Σ x)/dx = 1, so it gets its output's g.
 inline Tensor sum(const Tensor& input, DimList dim, bool keepdim = false) {
   detail::ReducePlan p = detail::plan_reduction("sum", input, dim.dims, keepdim);
-  Tensor out = detail::tensor_from_sums(detail::sums_of("sum", input, p), 1.0, p.out_shape, input.dtype());
+  Tensor out = detail::scaled_sum("sum", input, p, 1.0);
   autograd::record(out, "sum", {input}, [p](const Tensor& g, const std::vector<bool>&) {
-    return std::vector<Tensor>{detail::expand_gradient(g, p, [](auto gv) { return gv; })};
+    return std::vector<Tensor>{detail::expand_gradient(g, p, 1.0)};
   });
   return out;
 }
@@ -143,11 +164,9 @@ inline Tensor sum(const Tensor& input) { return sum(input, DimList{}, false); }
 inline Tensor mean(const Tensor& input, DimList dim, bool keepdim = false) {
   detail::ReducePlan p = detail::plan_reduction("mean", input, dim.dims, keepdim);
   const double inv_n = 1.0 / static_cast<double>(p.n_reduced);
-  Tensor out = detail::tensor_from_sums(detail::sums_of("mean", input, p), inv_n, p.out_shape, input.dtype());
+  Tensor out = detail::scaled_sum("mean", input, p, inv_n);
   autograd::record(out, "mean", {input}, [p, inv_n](const Tensor& g, const std::vector<bool>&) {
-    return std::vector<Tensor>{detail::expand_gradient(g, p, [inv_n](auto gv) {
-      return gv * static_cast<decltype(gv)>(inv_n);
-    })};
+    return std::vector<Tensor>{detail::expand_gradient(g, p, inv_n)};
   });
   return out;
 }
@@ -169,14 +188,34 @@ inline Tensor var(const Tensor& input, DimList dim, double correction = 1, bool 
   detail::ReducePlan p = detail::plan_reduction("var", input, dim.dims, keepdim);
   const auto n = static_cast<double>(p.n_reduced);
   const double divisor = std::max(0.0, n - correction);
-  std::vector<double> center = detail::sums_of("var", input, p);  // x̄ in double, one per output
-  for (double& c : center) c /= n;
-  Tensor out = detail::tensor_from_sums(detail::sums_of("var", input, p, &center), 1.0 / divisor,
-                                        p.out_shape, input.dtype());
-  Tensor mean_keep = detail::tensor_from_sums(center, 1.0, p.keep_shape, input.dtype());  // for backward
+  Tensor out, mean_keep;  // mean_keep: x̄ in keep_shape and the input's dtype, for backward
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) {
+    Tensor center = Tensor::empty(p.keep_shape, kFloat64, input.device());  // x̄ in double
+    cuda::sum(input, p.keep_shape, nullptr, 1.0 / n, center);
+    out = Tensor::empty(p.out_shape, input.dtype(), input.device());
+    cuda::sum(input, p.keep_shape, &center, 1.0 / divisor, out);
+    mean_keep = center.to(input.dtype());
+  }
+#endif
+  if (!out.defined()) {
+    std::vector<double> center = detail::sums_of("var", input, p);  // x̄ in double, one per output
+    for (double& c : center) c /= n;
+    out = detail::tensor_from_sums(detail::sums_of("var", input, p, &center), 1.0 / divisor, p.out_shape,
+                                   input.dtype());
+    mean_keep = detail::tensor_from_sums(center, 1.0, p.keep_shape, input.dtype());
+  }
   autograd::record(out, "var", {input}, [p, x = input.detach(), mean_keep, divisor](const Tensor& g, const std::vector<bool>&) {
     Tensor gk = alias_with_shape(g, p.keep_shape);
     Tensor grad_input = Tensor::empty(p.in_shape, x.dtype(), x.device());
+#if LACOOT_WITH_CUDA
+    if (x.device().is_cuda()) {  // (x − x̄) · g · 2 / divisor, one broadcast kernel each
+      cuda::binary(fn::Sub{}, x, mean_keep, grad_input);
+      cuda::binary(fn::Mul{}, grad_input, gk, grad_input);
+      cuda::binary(fn::Mul{}, grad_input, detail::scalar_like(x, 2.0 / divisor), grad_input);
+      return std::vector<Tensor>{grad_input};
+    }
+#endif
     dispatch_floating(x.dtype(), "var", [&](auto tag) {
       using T = typename decltype(tag)::type;
       const T k = static_cast<T>(2.0 / divisor);
@@ -201,10 +240,12 @@ namespace detail {
 // number and the first NaN stays, so a NaN anywhere is the result (PyTorch propagates NaN).
 // Both are strict, so on ties the first occurrence stays.
 struct Larger {
+  static constexpr bool largest = true;
   template <class T>
   bool operator()(T a, T best) const { return a > best || (a != a && best == best); }
 };
 struct Smaller {
+  static constexpr bool largest = false;
   template <class T>
   bool operator()(T a, T best) const { return a < best || (a != a && best == best); }
 };
@@ -212,8 +253,7 @@ struct Smaller {
 // values and indices of the best element along dim d (split as [outer, size, inner]).
 template <class Better>
 ValuesIndices arg_reduce(const char* op, const Tensor& input, int64_t dim, bool keepdim, Better better) {
-  check_floating(op, input);
-  check_same(op, {input});
+  check_floating(op, input, Cuda::kernel);
   const int64_t d = wrap_dim(dim, input.dim(), op);
   const backend::cpu::DimSplit s(input.shape(), d);
   LACOOT_CHECK(s.size > 0, op, ": expected reduction dim ", d, " to have non-zero size (input shape ",
@@ -223,6 +263,12 @@ ValuesIndices arg_reduce(const char* op, const Tensor& input, int64_t dim, bool 
     if (e != d || keepdim) out_shape.push_back(e == d ? 1 : input.size(e));
   ValuesIndices out{Tensor::empty(out_shape, input.dtype(), input.device()),
                     Tensor::empty(out_shape, kInt64, input.device())};
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) {
+    cuda::arg_reduce(Better::largest, input, cuda::lines_along(input.shape(), d), out.values, out.indices);
+    return out;
+  }
+#endif
   dispatch_floating(input.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::arg_reduce_kernel(input.data<T>(), s, out.values.data<T>(), out.indices.data<int64_t>(), better);
@@ -239,6 +285,12 @@ ValuesIndices select_along_dim(const char* op, const Tensor& input, int64_t dim,
   autograd::record(out.values, op, {input}, [op, s, in_shape = input.shape(), indices = out.indices](
                                                 const Tensor& g, const std::vector<bool>&) {
     Tensor grad_input = Tensor::empty(in_shape, g.dtype(), g.device());
+#if LACOOT_WITH_CUDA
+    if (g.device().is_cuda()) {
+      cuda::scatter_picked(g, indices, {.outer = s.outer, .size = s.size, .inner = s.inner}, grad_input);
+      return std::vector<Tensor>{grad_input};
+    }
+#endif
     dispatch_floating(g.dtype(), op, [&](auto tag) {
       using T = typename decltype(tag)::type;
       backend::cpu::scatter_picked(g.data<T>(), indices.data<int64_t>(), s, grad_input.data<T>());
@@ -252,13 +304,19 @@ ValuesIndices select_along_dim(const char* op, const Tensor& input, int64_t dim,
 // tied extremes (evenly_distribute_backward), unlike the dim form, which picks one.
 template <class Better>
 Tensor select_all(const char* op, const Tensor& input, Better better) {
-  detail::check_floating(op, input);
+  detail::check_floating(op, input, Cuda::kernel);
   LACOOT_CHECK(input.numel() > 0, op, ": the input has no elements (shape ", shape_str(input.shape()),
                "); specify a dim to reduce over, as PyTorch asks");
   Tensor flat = alias_with_shape(input, {input.numel()});
   Tensor out = alias_with_shape(arg_reduce(op, flat, 0, false, better).values, {});
   autograd::record(out, op, {input}, [op, x = input.detach(), v = out.detach()](const Tensor& g, const std::vector<bool>&) {
     Tensor grad_input = Tensor::empty(x.shape(), x.dtype(), x.device());
+#if LACOOT_WITH_CUDA
+    if (x.device().is_cuda()) {
+      cuda::distribute_evenly(x, v, g, grad_input);
+      return std::vector<Tensor>{grad_input};
+    }
+#endif
     dispatch_floating(x.dtype(), op, [&](auto tag) {
       using T = typename decltype(tag)::type;
       backend::cpu::distribute_evenly(x.data<T>(), x.numel(), v.data<T>()[0], g.data<T>()[0], grad_input.data<T>());
@@ -271,7 +329,7 @@ Tensor select_all(const char* op, const Tensor& input, Better better) {
 // The flat index of the extreme element, a 0-d int64 tensor.
 template <class Better>
 Tensor arg_all(const char* op, const Tensor& input, Better better) {
-  check_floating(op, input);
+  check_floating(op, input, Cuda::kernel);
   LACOOT_CHECK(input.numel() > 0, op, ": the input has no elements (shape ", shape_str(input.shape()), ")");
   return alias_with_shape(arg_reduce(op, alias_with_shape(input, {input.numel()}), 0, false, better).indices, {});
 }

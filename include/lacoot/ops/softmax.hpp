@@ -2,7 +2,7 @@
 //
 // Holds: softmax(input, dim) and log_softmax(input, dim), as torch.softmax and
 // torch.log_softmax (PyTorch 1.13), for float32 and float64, each with its fused backward.
-// Needs: ops/common.hpp, backend/cpu/softmax.hpp.
+// Needs: ops/common.hpp, backend/cpu/softmax.hpp; with CUDA, backend/cuda/reduce.hpp.
 // Leaves out: the dtype= argument, softmin, and double backward.
 //
 // softmax(x)_j = exp(x_j) / Σ_k exp(x_k) along dim; log_softmax = log of it, computed as
@@ -17,26 +17,38 @@
 
 #include "../backend/cpu/softmax.hpp"
 #include "common.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/reduce.hpp"
+#endif
 
 namespace lacoot {
 namespace detail {
 
 template <bool kLog>
 Tensor softmax_op(const char* op, const Tensor& input, int64_t dim) {
-  check_floating(op, input);
-  check_same(op, {input});
+  check_floating(op, input, Cuda::kernel);
   const backend::cpu::DimSplit s(input.shape(), wrap_dim(dim, input.dim(), op));
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
-  dispatch_floating(input.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    backend::cpu::softmax_kernel<kLog>(input.data<T>(), s, out.data<T>());
-  });
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) cuda::softmax(kLog, input, {s.outer, s.size, s.inner}, out);
+  else
+#endif
+    dispatch_floating(input.dtype(), op, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      backend::cpu::softmax_kernel<kLog>(input.data<T>(), s, out.data<T>());
+    });
   autograd::record(out, op, {input}, [op, s, y = out.detach()](const Tensor& g, const std::vector<bool>&) {
     // softmax: y_j = e^{x_j} / Σ e^{x_k}, so dy_j/dx_i = y_j (δ_ij − y_i) and
     //   dx_i = Σ_j g_j y_j (δ_ij − y_i) = y_i (g_i − Σ_j g_j y_j).
     // log_softmax: y_j = x_j − log Σ e^{x_k}, so dy_j/dx_i = δ_ij − p_i with p = e^y, and
     //   dx_i = g_i − p_i Σ_j g_j.
     Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
+#if LACOOT_WITH_CUDA
+    if (y.device().is_cuda()) {
+      cuda::softmax_backward(kLog, y, g, {s.outer, s.size, s.inner}, dx);
+      return std::vector<Tensor>{dx};
+    }
+#endif
     dispatch_floating(y.dtype(), op, [&](auto tag) {
       using T = typename decltype(tag)::type;
       backend::cpu::softmax_backward_kernel<kLog>(y.data<T>(), g.data<T>(), s, dx.data<T>());

@@ -2,7 +2,8 @@
 //
 // Holds: AdamOptions, AdamWOptions (the same fields; AdamW's weight_decay defaults to 1e-2),
 // AdamParamState (step count and moment estimates), Adam and AdamW.
-// Needs: optim/optimizer.hpp.
+// Needs: optim/optimizer.hpp, backend/optim_formulas.hpp (the update of one element, which the
+// CUDA kernel shares).
 // Leaves out: capturable/fused/foreach variants and complex parameters.
 //
 // The update, per parameter p with gradient ∇, at step t = 1, 2, ... (Kingma & Ba, "Adam: A
@@ -27,7 +28,12 @@
 #include <string>
 #include <vector>
 
+#include "../backend/optim_formulas.hpp"
 #include "optimizer.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/kernels.hpp"
+#include "../backend/cuda/runtime.hpp"
+#endif
 
 namespace lacoot::optim {
 
@@ -100,34 +106,12 @@ void visit_adam(Options& o, F&& f) {
   f("maximize", o.maximize);
 }
 
-// The per-step scalars of one parameter's update, computed once in double.
-struct AdamCoefficients {
-  double decay = 1;         // AdamW's 1 − γλ (1 for Adam)
-  double l2 = 0;            // Adam's λ (0 for AdamW)
-  double step_size = 0;     // γ / (1 − β1^t)
-  double bias2_sqrt = 1;    // sqrt(1 − β2^t)
-};
-
 // The Adam update on n elements; vmax is null without amsgrad.
 template <class T>
-void adam_update(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const std::array<double, 2>& betas,
-                 double eps, bool maximize, const AdamCoefficients& c) {
-  const T b1 = static_cast<T>(betas[0]), b2 = static_cast<T>(betas[1]);
-  const T a1 = static_cast<T>(1 - betas[0]), a2 = static_cast<T>(1 - betas[1]);
-  const T decay = static_cast<T>(c.decay), l2 = static_cast<T>(c.l2), e = static_cast<T>(eps);
-  const T step = static_cast<T>(-c.step_size), bias2_sqrt = static_cast<T>(c.bias2_sqrt);
-  const T sign = maximize ? T(-1) : T(1);
+void adam_update(T* p, const T* grad, T* m, T* v, T* vmax, int64_t n, const fn::AdamParams& c) {
+  const fn::AdamStep<T> step(c);
   parallel_for(n, kOptimGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      T g = sign * grad[i];
-      if (l2 != 0) g = g + l2 * p[i];
-      if (decay != 1) p[i] = p[i] * decay;
-      m[i] = b1 * m[i] + a1 * g;
-      v[i] = b2 * v[i] + a2 * g * g;
-      T second = v[i];
-      if (vmax != nullptr) second = vmax[i] = std::max(vmax[i], v[i]);
-      p[i] = p[i] + step * m[i] / (std::sqrt(second) / bias2_sqrt + e);  // PyTorch's addcdiv_ order
-    }
+    for (int64_t i = begin; i < end; ++i) step(p[i], grad[i], m[i], v[i], vmax ? vmax + i : nullptr);
   });
 }
 
@@ -143,16 +127,25 @@ void adam_step(const Tensor& p, const Tensor& grad, std::optional<optim::AdamPar
   // Switching amsgrad on mid-run starts the maximum at 0 (PyTorch raises a KeyError there).
   if (o.amsgrad && !state->max_exp_avg_sq.defined()) state->max_exp_avg_sq = zeros_like(p);
   const int64_t t = ++state->step;
-  AdamCoefficients c;
+  fn::AdamParams c{.beta1 = o.betas[0], .beta2 = o.betas[1], .eps = o.eps, .amsgrad = o.amsgrad,
+                   .maximize = o.maximize};
   if (decoupled) c.decay = 1 - o.lr * o.weight_decay;
   else c.l2 = o.weight_decay;
   c.step_size = o.lr / (1 - std::pow(o.betas[0], static_cast<double>(t)));
   c.bias2_sqrt = std::sqrt(1 - std::pow(o.betas[1], static_cast<double>(t)));
+#if LACOOT_WITH_CUDA
+  if (p.device().is_cuda()) {
+    cuda::kernels::adam_update(p.raw_data(), grad.raw_data(), state->exp_avg.raw_data(), state->exp_avg_sq.raw_data(),
+                               o.amsgrad ? state->max_exp_avg_sq.raw_data() : nullptr, p.numel(), p.dtype(), c,
+                               cuda::stream(p.device().index));
+    return;
+  }
+#endif
   dispatch_floating(p.dtype(), decoupled ? "AdamW.step" : "Adam.step", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* vmax = o.amsgrad ? state->max_exp_avg_sq.data<T>() : nullptr;
     adam_update(p.data<T>(), grad.data<T>(), state->exp_avg.data<T>(), state->exp_avg_sq.data<T>(), vmax,
-                p.numel(), o.betas, o.eps, o.maximize, c);
+                p.numel(), c);
   });
 }
 

@@ -80,6 +80,7 @@ inline double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_
     LACOOT_CHECK(p.defined(), "clip_grad_norm_: got an undefined parameter");
     const Tensor g = p.grad();
     if (!g.defined()) continue;
+    LACOOT_CHECK(g.device().is_cpu(), "clip_grad_norm_: no kernel for gradients on ", g.device().str(), " yet");
     any = true;
     const double part = dispatch_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -114,7 +115,8 @@ inline void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_
   LACOOT_CHECK(clip_value >= 0, "clip_grad_value_: clip_value must be >= 0, got ", clip_value,
                " (elements are clamped to [-clip_value, clip_value])");
   for (const Tensor& p : parameters) LACOOT_CHECK(p.defined(), "clip_grad_value_: got an undefined parameter");
-  for (const Tensor& g : detail::distinct_grads(parameters))
+  for (const Tensor& g : detail::distinct_grads(parameters)) {
+    LACOOT_CHECK(g.device().is_cpu(), "clip_grad_value_: no kernel for gradients on ", g.device().str(), " yet");
     dispatch_floating(g.dtype(), "clip_grad_value_", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* x = g.data<T>();
@@ -123,6 +125,7 @@ inline void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_
         for (int64_t i = begin; i < end; ++i) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
       });
     });
+  }
 }
 
 }  // namespace lacoot::optim

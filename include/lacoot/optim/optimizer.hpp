@@ -102,10 +102,7 @@ class Optimizer {
         if (set_to_none) {
           Tensor(p).set_grad(Tensor());
         } else {
-          dispatch_floating(grad.dtype(), "zero_grad", [&](auto tag) {
-            using T = typename decltype(tag)::type;
-            std::fill_n(grad.data<T>(), grad.numel(), T(0));
-          });
+          detail::fill(grad.raw_data(), grad.dtype(), grad.numel(), 0.0, grad.device());
         }
       }
   }

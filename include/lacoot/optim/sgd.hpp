@@ -1,7 +1,8 @@
 // lacoot/optim/sgd.hpp — stochastic gradient descent with momentum, as torch.optim.SGD (1.13).
 //
 // Holds: SGDOptions, SGDParamState (the momentum buffer) and SGD.
-// Needs: optim/optimizer.hpp.
+// Needs: optim/optimizer.hpp, backend/optim_formulas.hpp (the update of one element, which the
+// CUDA kernel shares).
 // Leaves out: sparse gradients and the foreach variant (same values, other loop order).
 //
 // The update, per parameter p with gradient ∇ (https://pytorch.org/docs/1.13/generated/
@@ -19,7 +20,12 @@
 #include <string>
 #include <vector>
 
+#include "../backend/optim_formulas.hpp"
 #include "optimizer.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/kernels.hpp"
+#include "../backend/cuda/runtime.hpp"
+#endif
 
 namespace lacoot::optim {
 
@@ -66,22 +72,17 @@ struct SGDParamState {
 
 namespace lacoot::detail {
 
+inline fn::SgdParams sgd_params(const optim::SGDOptions& o) {
+  return {.lr = o.lr, .momentum = o.momentum, .dampening = o.dampening, .weight_decay = o.weight_decay,
+          .nesterov = o.nesterov, .maximize = o.maximize};
+}
+
 // The SGD update on n elements; buf is null when μ = 0, and first says that buf is new.
 template <class T>
 void sgd_update(T* p, const T* grad, T* buf, bool first, int64_t n, const optim::SGDOptions& o) {
-  const T lr = static_cast<T>(o.lr), mu = static_cast<T>(o.momentum), keep = static_cast<T>(1 - o.dampening);
-  const T wd = static_cast<T>(o.weight_decay), sign = o.maximize ? T(-1) : T(1);
-  const bool nesterov = o.nesterov;
+  const fn::SgdStep<T> step(sgd_params(o), first, buf != nullptr);
   parallel_for(n, kOptimGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      T g = sign * grad[i];
-      if (wd != 0) g = g + wd * p[i];
-      if (buf != nullptr) {
-        buf[i] = first ? g : mu * buf[i] + keep * g;
-        g = nesterov ? g + mu * buf[i] : buf[i];
-      }
-      p[i] = p[i] - lr * g;
-    }
+    for (int64_t i = begin; i < end; ++i) step(p[i], grad[i], buf ? buf + i : nullptr);
   });
 }
 
@@ -105,9 +106,16 @@ class SGD : public detail::OptimizerBase<SGDOptions, SGDParamState> {
     if (!state) state.emplace();
     bool first = false;
     if (o.momentum != 0 && !state->momentum_buffer.defined()) {
-      state->momentum_buffer = Tensor::empty(p.shape(), p.dtype());  // written before it is read
+      state->momentum_buffer = Tensor::empty(p.shape(), p.dtype(), p.device());  // written before it is read
       first = true;
     }
+#if LACOOT_WITH_CUDA
+    if (p.device().is_cuda()) {
+      cuda::kernels::sgd_update(p.raw_data(), grad.raw_data(), o.momentum != 0 ? state->momentum_buffer.raw_data() : nullptr,
+                                first, p.numel(), p.dtype(), detail::sgd_params(o), cuda::stream(p.device().index));
+      return;
+    }
+#endif
     dispatch_floating(p.dtype(), "SGD.step", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* buf = o.momentum != 0 ? state->momentum_buffer.data<T>() : nullptr;

@@ -1,7 +1,8 @@
 // lacoot/backend/cuda/kernels.cuh — lacoot's CUDA kernels (single-header convention).
 //
 // Holds: with LACOOT_CUDA_IMPLEMENTATION defined, the kernels and the definitions of the host
-// functions kernels.hpp declares; without it, only those declarations. Compile it with nvcc in
+// functions kernels.hpp declares (the reductions' in reduce_kernels.cuh, which it includes);
+// without it, only those declarations. Compile it with nvcc in
 // exactly one translation unit of a program (see kernels.hpp).
 // Needs: kernels.hpp, runtime.hpp; nvcc.
 #pragma once
@@ -41,15 +42,19 @@ __global__ void cast_kernel(D* dst, const S* src, int64_t n) {
     dst[i] = static_cast<D>(src[i]);
 }
 
-// The offset in input k of output element i.
-__device__ inline int64_t input_offset(const Broadcast& L, int k, int64_t i) {
+// The offset of element i (row-major over `sizes`, n dims) in memory laid out with `strides`.
+__device__ inline int64_t strided_offset(int64_t i, int n, const int64_t* sizes, const int64_t* strides) {
   int64_t off = 0;
-  for (int d = L.nd - 1; d >= 0; --d) {
-    const int64_t idx = i % L.shape[d];
-    i /= L.shape[d];
-    off += idx * L.stride[k][d];
+  for (int d = n - 1; d >= 0; --d) {
+    off += (i % sizes[d]) * strides[d];
+    i /= sizes[d];
   }
   return off;
+}
+
+// The offset in input k of output element i.
+__device__ inline int64_t input_offset(const Broadcast& L, int k, int64_t i) {
+  return strided_offset(i, L.nd, L.shape, L.stride[k]);
 }
 
 template <class F, class T>
@@ -72,28 +77,16 @@ __global__ void where_kernel(const T* c, const T* a, const T* b, T* out, Broadca
   }
 }
 
-// One thread per output element; it walks the reduced dimensions like an odometer.
 template <class T>
-__global__ void sum_to_kernel(const T* g, T* out, SumTo L) {
-  for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < L.n_out; j += int64_t{gridDim.x} * blockDim.x) {
-    int64_t base = 0, rem = j;
-    for (int d = L.nd - 1; d >= 0; --d) {
-      base += (rem % L.out_shape[d]) * L.g_stride[d];
-      rem /= L.out_shape[d];
-    }
-    int64_t count = 1;
-    for (int r = 0; r < L.nr; ++r) count *= L.reduced_size[r];
-    double acc = 0;
-    for (int64_t t = 0; t < count; ++t) {
-      int64_t off = base, q = t;
-      for (int r = L.nr - 1; r >= 0; --r) {
-        off += (q % L.reduced_size[r]) * L.reduced_stride[r];
-        q /= L.reduced_size[r];
-      }
-      acc += static_cast<double>(g[off]);
-    }
-    out[j] = static_cast<T>(acc);
-  }
+__global__ void sgd_kernel(fn::SgdStep<T> step, T* p, const T* grad, T* buf, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    step(p[i], grad[i], buf ? buf + i : nullptr);
+}
+
+template <class T>
+__global__ void adam_kernel(fn::AdamStep<T> step, T* p, const T* grad, T* m, T* v, T* vmax, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    step(p[i], grad[i], m[i], v[i], vmax ? vmax + i : nullptr);
 }
 
 // Calls go(functor) with the functor `op` names, rebuilt with p0 and p1.
@@ -194,16 +187,32 @@ void where(const void* c, const void* a, const void* b, void* out, DType dtype, 
   LACOOT_CUDA_CHECK(cudaGetLastError());
 }
 
-void sum_to(const void* g, void* out, DType dtype, const SumTo& layout, cudaStream_t stream) {
-  if (layout.n_out == 0) return;
-  dispatch_floating(dtype, "cuda sum_to", [&](auto tag) {
+void sgd_update(void* p, const void* grad, void* buf, bool first, int64_t n, DType dtype, const fn::SgdParams& o,
+                cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch_floating(dtype, "cuda SGD.step", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    detail::sum_to_kernel<<<detail::blocks_for(layout.n_out), detail::kThreads, 0, stream>>>(
-        static_cast<const T*>(g), static_cast<T*>(out), layout);
+    detail::sgd_kernel<<<detail::blocks_for(n), detail::kThreads, 0, stream>>>(
+        fn::SgdStep<T>(o, first, buf != nullptr), static_cast<T*>(p), static_cast<const T*>(grad),
+        static_cast<T*>(buf), n);
+  });
+  LACOOT_CUDA_CHECK(cudaGetLastError());
+}
+
+void adam_update(void* p, const void* grad, void* m, void* v, void* vmax, int64_t n, DType dtype,
+                 const fn::AdamParams& c, cudaStream_t stream) {
+  if (n == 0) return;
+  dispatch_floating(dtype, "cuda Adam.step", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    detail::adam_kernel<<<detail::blocks_for(n), detail::kThreads, 0, stream>>>(
+        fn::AdamStep<T>(c), static_cast<T*>(p), static_cast<const T*>(grad), static_cast<T*>(m), static_cast<T*>(v),
+        static_cast<T*>(vmax), n);
   });
   LACOOT_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace lacoot::cuda::kernels
+
+#include "reduce_kernels.cuh"
 
 #endif  // LACOOT_CUDA_IMPLEMENTATION

@@ -18,6 +18,7 @@
 
 #include "../../core/dtype.hpp"
 #include "../formulas.hpp"
+#include "../optim_formulas.hpp"
 
 namespace lacoot::cuda::kernels {
 
@@ -62,5 +63,52 @@ void where(const void* c, const void* a, const void* b, void* out, DType dtype, 
            cudaStream_t stream);
 // out = g summed over the broadcast dimensions (float32 and float64; sums in float64).
 void sum_to(const void* g, void* out, DType dtype, const SumTo& layout, cudaStream_t stream);
+
+// ---- reductions, softmax and the class losses (reduce_kernels.cuh) ----
+// A tensor reduced along one dim is seen as [outer, size, inner] around it: line (o, i) holds
+// the `size` elements x[(o · size + j) · inner + i]. Sums are in float64, each in an order
+// that depends on the shapes alone, so results are the same from run to run.
+
+// out[j] = scale · Σ x over the elements that SumTo's layout sends to output j or, with
+// `center` (float64, one per output), scale · Σ (x − center[j])². x has `dtype` (float32 or
+// float64); out has `out_dtype`, which is dtype or float64.
+void sum(const void* x, const double* center, double scale, void* out, DType dtype, DType out_dtype,
+         const SumTo& layout, cudaStream_t stream);
+// The best element of each line (size ≥ 1) and its first index: the largest for `largest`,
+// else the smallest; NaN beats every number (PyTorch's max and min).
+void arg_reduce(bool largest, const void* x, void* values, int64_t* indices, DType dtype, int64_t outer,
+                int64_t size, int64_t inner, cudaStream_t stream);
+// grad_input ([outer, size, inner]) = 0 except grad_input[o, indices[o, i], i] = g[o, i].
+void scatter_picked(const void* g, const int64_t* indices, void* grad_input, DType dtype, int64_t outer,
+                    int64_t size, int64_t inner, cudaStream_t stream);
+// grad_input[j] = g / k where x[j] equals v (NaN matching NaN), 0 elsewhere, k the number of
+// such j: the gradient of max(x) and min(x) over all n elements. v and g are device scalars,
+// count one float64 of device memory the kernels use for k.
+void distribute_evenly(const void* x, int64_t n, const void* v, const void* g, double* count, void* grad_input,
+                       DType dtype, cudaStream_t stream);
+// softmax (or log_softmax when `log`) of every line, and the backward pass from its output y
+// and the gradient g (ops/softmax.hpp has the formulas).
+void softmax(bool log, const void* x, void* y, DType dtype, int64_t outer, int64_t size, int64_t inner,
+             cudaStream_t stream);
+void softmax_backward(bool log, const void* y, const void* g, void* dx, DType dtype, int64_t outer, int64_t size,
+                      int64_t inner, cudaStream_t stream);
+// loss[n] = a · (−logp[n, t]) + b · (−Σ_c logp[n, c]) with t = target[n], 0 where t is
+// ignore_index: cross_entropy's and nll_loss's per-sample terms (logp [N, C]).
+void class_loss_terms(const void* logp, const int64_t* target, int64_t N, int64_t C, int64_t ignore_index,
+                      double a, double b, void* loss, DType dtype, cudaStream_t stream);
+// Their gradient, as backend/cpu/loss.hpp's class_loss_backward (g: N values when
+// per_sample, else one).
+void class_loss_backward(const void* logp, const int64_t* target, int64_t N, int64_t C, int64_t ignore_index,
+                         const void* g, bool per_sample, double a, double b, bool logits, void* dx, DType dtype,
+                         cudaStream_t stream);
+
+// ---- optimiser updates (kernels.cuh) ----
+
+// One SGD step on n elements (fn::SgdStep); buf is null without momentum, first says it is new.
+void sgd_update(void* p, const void* grad, void* buf, bool first, int64_t n, DType dtype, const fn::SgdParams& o,
+                cudaStream_t stream);
+// One Adam or AdamW step on n elements (fn::AdamStep); vmax is null without amsgrad.
+void adam_update(void* p, const void* grad, void* m, void* v, void* vmax, int64_t n, DType dtype,
+                 const fn::AdamParams& c, cudaStream_t stream);
 
 }  // namespace lacoot::cuda::kernels

@@ -39,6 +39,28 @@ inline kernels::Broadcast broadcast_layout(const char* op, const std::vector<Sha
   return L;
 }
 
+// The layout that sums a tensor of shape `from` down to `to`: `to` is `from` with some dims
+// of size 1 (or missing at the front), the dims that are summed over.
+inline kernels::SumTo sum_layout(const char* op, const Shape& from, const Shape& to) {
+  check_rank(op, from);
+  kernels::SumTo L;
+  L.nd = static_cast<int>(from.size());
+  L.n_out = numel(to);
+  const std::vector<int64_t> gs = contiguous_strides(from);
+  const std::size_t lead = from.size() - to.size();
+  for (std::size_t d = 0; d < from.size(); ++d) {
+    const int64_t to_d = d < lead ? 1 : to[d - lead];
+    L.out_shape[d] = to_d;
+    L.g_stride[d] = gs[d];
+    if (to_d == 1 && from[d] != 1) {
+      L.reduced_size[L.nr] = from[d];
+      L.reduced_stride[L.nr] = gs[d];
+      ++L.nr;
+    }
+  }
+  return L;
+}
+
 }  // namespace detail
 
 // out = f(x), elementwise; x and out of one shape and floating dtype, on one device.
@@ -69,24 +91,8 @@ inline void where(const Tensor& c, const Tensor& a, const Tensor& b, const Tenso
 
 // out (a broadcast operand's shape) = g summed over the dimensions broadcasting expanded.
 inline void sum_to(const Tensor& g, const Tensor& out) {
-  const Shape& from = g.shape();
-  detail::check_rank("sum_to", from);
-  kernels::SumTo L;
-  L.nd = static_cast<int>(from.size());
-  L.n_out = out.numel();
-  const std::vector<int64_t> gs = contiguous_strides(from);
-  const std::size_t lead = from.size() - out.shape().size();
-  for (std::size_t d = 0; d < from.size(); ++d) {
-    const int64_t to_d = d < lead ? 1 : out.shape()[d - lead];
-    L.out_shape[d] = to_d;
-    L.g_stride[d] = gs[d];
-    if (to_d == 1 && from[d] != 1) {
-      L.reduced_size[L.nr] = from[d];
-      L.reduced_stride[L.nr] = gs[d];
-      ++L.nr;
-    }
-  }
-  kernels::sum_to(g.raw_data(), out.raw_data(), g.dtype(), L, stream(g.device().index));
+  kernels::sum_to(g.raw_data(), out.raw_data(), g.dtype(), detail::sum_layout("sum_to", g.shape(), out.shape()),
+                  stream(g.device().index));
 }
 
 }  // namespace lacoot::cuda
