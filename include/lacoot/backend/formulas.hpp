@@ -7,7 +7,8 @@
 // derivative (the backward functors take (g, s): the output gradient and the saved input or
 // output). A functor carries up to two parameters, p0 and p1 (pow's exponent, clamp's bounds,
 // leaky_relu's slope), as doubles, which is how they cross to a kernel.
-// Needs: the standard library (and nvcc's device versions of <cmath>, when compiled by nvcc).
+// Needs: core/host_device.hpp (LACOOT_HD), the standard library (and nvcc's device versions of
+// <cmath>, when compiled by nvcc).
 // Leaves out: the loops (backend/cpu/, backend/cuda/kernels.cuh) and the ops' checks and
 // backward recording (ops/).
 //
@@ -19,11 +20,7 @@
 #include <cmath>
 #include <numbers>
 
-#if defined(__CUDACC__)
-#define LACOOT_HD __host__ __device__
-#else
-#define LACOOT_HD
-#endif
+#include "../core/host_device.hpp"
 
 namespace lacoot::fn {
 

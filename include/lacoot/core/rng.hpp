@@ -1,7 +1,7 @@
 // lacoot/core/rng.hpp — the random number generator behind rand, randn, dropout and shuffles.
 //
 // Holds: Generator, a counter-based generator, and the process-wide default_generator().
-// Needs: nothing but the standard library.
+// Needs: core/host_device.hpp, the standard library.
 //
 // Why counter-based: the i-th number drawn is a pure function of (seed, i), the way PyTorch's
 // CUDA Philox generator works. A kernel that fills n elements takes the counter range
@@ -16,6 +16,8 @@
 
 #include <cmath>
 #include <cstdint>
+
+#include "host_device.hpp"
 
 namespace lacoot {
 
@@ -42,8 +44,9 @@ class Generator {
     return first;
   }
 
-  // The 64 random bits at a counter: stateless, so any thread may call it.
-  uint64_t bits(uint64_t counter) const {
+  // The 64 random bits at a counter: stateless, so any thread may call it, on the CPU or in a
+  // CUDA kernel (which thus draws the very numbers the CPU draws).
+  LACOOT_HD uint64_t bits(uint64_t counter) const {
     uint64_t z = seed_ * 0x9E3779B97F4A7C15ull + counter + 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -52,7 +55,7 @@ class Generator {
 
   // Uniform in [0, 1).
   template <class T>
-  T uniform(uint64_t counter) const {
+  LACOOT_HD T uniform(uint64_t counter) const {
     if constexpr (sizeof(T) == 4) return static_cast<T>(bits(counter) >> 40) * 0x1.0p-24f;
     else return static_cast<T>(bits(counter) >> 11) * 0x1.0p-53;
   }

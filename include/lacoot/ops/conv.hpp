@@ -4,7 +4,8 @@
 // options).
 // Needs: ops/common.hpp, ops/int_pair.hpp (IntPair: `.stride = 2` means (2, 2), as PyTorch's
 // `_pair`), backend/cpu/conv.hpp (read it, then im2col.hpp and depthwise.hpp, for how the
-// convolution and its gradients are computed: im2col + GEMM, direct loops for depthwise).
+// convolution and its gradients are computed: im2col + GEMM, direct loops for depthwise); with
+// CUDA and cuDNN, backend/cuda/cudnn.hpp (the same three passes on the GPU).
 // Leaves out: padding="same"/"valid" strings, padding modes other than zeros, conv1d/conv3d
 // and transposed convolutions.
 //
@@ -25,6 +26,10 @@
 #include "../backend/cpu/conv.hpp"
 #include "common.hpp"
 #include "int_pair.hpp"
+#if LACOOT_WITH_CUDNN
+#include "../backend/cuda/cudnn.hpp"
+#include "../backend/cuda/reduce.hpp"
+#endif
 
 namespace lacoot {
 
@@ -39,15 +44,26 @@ struct Conv2dOptions {
 
 namespace detail {
 
+#if LACOOT_WITH_CUDNN
+inline constexpr Cuda kConvCuda = Cuda::kernel;  // conv2d runs on cuDNN
+
+inline cuda::ConvGeometry cudnn_geometry(const backend::cpu::ConvShape& s) {
+  return {.N = s.N, .C = s.C, .H = s.H, .W = s.W, .O = s.O, .kh = s.kh, .kw = s.kw, .Ho = s.Ho, .Wo = s.Wo,
+          .sh = s.sh, .sw = s.sw, .ph = s.ph, .pw = s.pw, .dh = s.dh, .dw = s.dw, .groups = s.groups};
+}
+#else
+inline constexpr Cuda kConvCuda = Cuda::none;  // no cuDNN in this build: conv2d refuses cuda tensors
+#endif
+
 // Checks conv2d's arguments and returns every size of the call (input made 4-D).
 inline backend::cpu::ConvShape conv2d_shape(const Tensor& input, const Tensor& weight,
                                             const Tensor& bias, const Conv2dOptions& opt) {
   check_same("conv2d", bias.defined() ? std::vector<Tensor>{input, weight, bias}
-                                      : std::vector<Tensor>{input, weight});
-  check_floating("conv2d", input);
+                                      : std::vector<Tensor>{input, weight}, kConvCuda);
+  check_floating("conv2d", input, kConvCuda);
   LACOOT_CHECK(input.dim() == 4 || input.dim() == 3, "conv2d: expected a 4-D input [N, C, H, W] "
                "(or 3-D [C, H, W]), got shape ", shape_str(input.shape()));
-  check_dim("conv2d", weight, 4, "weight [out_channels, in_channels / groups, kH, kW]");
+  check_dim("conv2d", weight, 4, "weight [out_channels, in_channels / groups, kH, kW]", kConvCuda);
   const IntPair st = opt.stride, pad = opt.padding, dil = opt.dilation;
   LACOOT_CHECK(st.h >= 1 && st.w >= 1, "conv2d: stride must be positive, got (", st.h, ", ", st.w, ")");
   LACOOT_CHECK(pad.h >= 0 && pad.w >= 0, "conv2d: padding must be non-negative, got (", pad.h,
@@ -96,6 +112,12 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
   Shape out_shape{s.N, s.O, s.Ho, s.Wo};
   if (input.dim() == 3) out_shape.erase(out_shape.begin());
   Tensor out = Tensor::empty(out_shape, input.dtype(), input.device());
+#if LACOOT_WITH_CUDNN
+  if (input.device().is_cuda()) {
+    cuda::conv2d_forward(input, weight, detail::cudnn_geometry(s), out);
+    if (bias.defined()) cuda::binary(fn::Add{}, out, alias_with_shape(bias, {s.O, 1, 1}), out);
+  } else
+#endif
   dispatch_floating(input.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::conv2d_forward(input.data<T>(), weight.data<T>(),
@@ -105,6 +127,19 @@ inline Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bi
                                                             const Tensor& g, const std::vector<bool>& need) {
     // Forward: out = w · im2col(x) + b, per image and group (see the header comment).
     Tensor dx, dw, db;
+#if LACOOT_WITH_CUDNN
+    if (g.device().is_cuda()) {
+      const cuda::ConvGeometry geo = detail::cudnn_geometry(s);
+      if (need[0]) cuda::conv2d_backward_data(g, w, geo, dx = Tensor::empty(x.shape(), g.dtype(), g.device()));
+      if (need[1]) cuda::conv2d_backward_filter(g, x, geo, dw = Tensor::empty(w.shape(), g.dtype(), g.device()));
+      if (need[2]) {  // Σ over everything but the channel dim
+        Shape keep(static_cast<std::size_t>(g.dim()), 1);
+        keep[static_cast<std::size_t>(g.dim() - 3)] = s.O;
+        cuda::sum(g, keep, nullptr, 1.0, db = Tensor::empty({s.O}, g.dtype(), g.device()));
+      }
+      return std::vector<Tensor>{dx, dw, db};
+    }
+#endif
     dispatch_floating(g.dtype(), "conv2d", [&](auto tag) {
       using T = typename decltype(tag)::type;
       if (need[0]) {

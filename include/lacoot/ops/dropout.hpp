@@ -2,7 +2,7 @@
 //
 // Holds: dropout(input, p, training, gen).
 // Needs: ops/common.hpp, ops/elementwise.hpp (mul, for the backward), backend/cpu/activation.hpp
-// (the fused mask-and-scale loop), core/rng.hpp.
+// (the fused mask-and-scale loop), core/rng.hpp; with CUDA, backend/cuda/kernels.hpp.
 // Leaves out: dropout1d/2d/3d (whole channels), alpha_dropout, in-place dropout_, and the
 // nn::Dropout module (nn/ wraps this op and passes its training flag).
 //
@@ -19,6 +19,10 @@
 #include "../core/rng.hpp"
 #include "common.hpp"
 #include "elementwise.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/kernels.hpp"
+#include "../backend/cuda/runtime.hpp"
+#endif
 
 namespace lacoot {
 
@@ -29,8 +33,7 @@ namespace lacoot {
 // p = 1 zeroes everything (input · 0, as PyTorch; not input · 1/0).
 inline Tensor dropout(const Tensor& input, double p = 0.5, bool training = true,
                       Generator& gen = default_generator()) {
-  detail::check_floating("dropout", input);
-  detail::check_same("dropout", {input});
+  detail::check_floating("dropout", input, detail::Cuda::kernel);
   LACOOT_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability has to be between 0 and 1, but got ",
                p, " (p is the probability of zeroing an element, not of keeping it)");
   if (!training || p == 0.0 || input.numel() == 0) return input;  // as ATen's _dropout_impl
@@ -43,6 +46,13 @@ inline Tensor dropout(const Tensor& input, double p = 0.5, bool training = true,
   Tensor out = empty_like(input);
   Tensor noise = empty_like(input);
   const uint64_t first = gen.advance(static_cast<uint64_t>(input.numel()));
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda())  // the same draws, so the same mask as on the CPU
+    cuda::kernels::dropout(input.raw_data(), out.raw_data(), noise.raw_data(), input.numel(), 1.0 - p,
+                           p == 1.0 ? 0.0 : 1.0 / (1.0 - p), gen, first, input.dtype(),
+                           cuda::stream(input.device().index));
+  else
+#endif
   dispatch_floating(input.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T keep_prob = static_cast<T>(1.0 - p);

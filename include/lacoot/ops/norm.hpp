@@ -4,7 +4,8 @@
 // Holds: batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
 // and layer_norm(input, normalized_shape, weight, bias, eps), float32 and float64, forward
 // and backward (to input, weight and bias).
-// Needs: ops/common.hpp, backend/cpu/norm.hpp (the fused kernels and the gradient formulas).
+// Needs: ops/common.hpp, backend/cpu/norm.hpp (the fused kernels and the gradient formulas);
+// with CUDA, backend/cuda/kernels.hpp (the same formulas on the GPU, a block per channel or row).
 // Leaves out: the nn:: layers that own the parameters and running statistics (nn/ builds
 // BatchNorm2d and LayerNorm on these), group/instance norm, momentum = None (nn.BatchNorm's
 // cumulative average: pass 1 / num_batches_tracked as momentum), and double backward.
@@ -25,12 +26,19 @@
 
 #include "../backend/cpu/norm.hpp"
 #include "common.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/kernels.hpp"
+#include "../backend/cuda/runtime.hpp"
+#endif
 
 namespace lacoot {
 namespace detail {
 
 // What a backward closure keeps of an optional tensor: detached, or undefined if absent.
 inline Tensor detach_if_defined(const Tensor& t) { return t.defined() ? t.detach() : Tensor(); }
+
+// An optional tensor's elements, untyped, or null when it is absent (for the CUDA kernels).
+inline void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
 // A typed pointer to an optional tensor's elements, or null when it is absent.
 template <class T>
@@ -67,8 +75,7 @@ inline void check_param(const char* op, const Tensor& input, const Tensor& t, co
 inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                          const Tensor& weight = {}, const Tensor& bias = {}, bool training = false,
                          double momentum = 0.1, double eps = 1e-5) {
-  detail::check_floating("batch_norm", input);
-  detail::check_same("batch_norm", {input});
+  detail::check_floating("batch_norm", input, detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() >= 2, "batch_norm: expected an input of shape [N, C] or [N, C, *] "
                "(at least 2-D, channels in dim 1), got shape ", shape_str(input.shape()),
                " (hint: add a batch dimension with unsqueeze(0))");
@@ -94,7 +101,23 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
 
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
   // The statistics y was normalised with, per channel: what backward needs besides x.
-  Tensor mean = Tensor::empty({s.C}, input.dtype()), invstd = Tensor::empty({s.C}, input.dtype());
+  Tensor mean = Tensor::empty({s.C}, input.dtype(), input.device());
+  Tensor invstd = Tensor::empty({s.C}, input.dtype(), input.device());
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) {
+    using detail::raw_or_null;
+    if (training)
+      cuda::kernels::batch_norm_forward_training(input.raw_data(), raw_or_null(weight), raw_or_null(bias), eps, momentum,
+                                                 raw_or_null(running_mean), raw_or_null(running_var), out.raw_data(),
+                                                 mean.raw_data(), invstd.raw_data(), input.dtype(), s.N, s.C, s.S,
+                                                 cuda::stream(input.device().index));
+    else
+      cuda::kernels::batch_norm_forward_eval(input.raw_data(), raw_or_null(weight), raw_or_null(bias),
+                                             running_mean.raw_data(), running_var.raw_data(), eps, out.raw_data(),
+                                             mean.raw_data(), invstd.raw_data(), input.dtype(), s.N, s.C, s.S,
+                                             cuda::stream(input.device().index));
+  } else
+#endif
   dispatch_floating(input.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* w = detail::data_or_null<T>(weight);
@@ -133,9 +156,18 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
     // Forward: y = x̂ · w + b, x̂ = (x − mean) · invstd; in training mode mean and invstd are
     // functions of x too (the closed form is in backend/cpu/norm.hpp's batch_norm_backward).
     Tensor dx, dw, db;
-    if (need[0]) dx = Tensor::empty(x.shape(), x.dtype());
-    if (need[1]) dw = Tensor::empty({s.C}, x.dtype());
-    if (need[2]) db = Tensor::empty({s.C}, x.dtype());
+    if (need[0]) dx = Tensor::empty(x.shape(), x.dtype(), x.device());
+    if (need[1]) dw = Tensor::empty({s.C}, x.dtype(), x.device());
+    if (need[2]) db = Tensor::empty({s.C}, x.dtype(), x.device());
+#if LACOOT_WITH_CUDA
+    if (x.device().is_cuda()) {
+      using detail::raw_or_null;
+      cuda::kernels::batch_norm_backward(g.raw_data(), x.raw_data(), raw_or_null(w), mean.raw_data(), invstd.raw_data(),
+                                         training, raw_or_null(dx), raw_or_null(dw), raw_or_null(db), x.dtype(), s.N,
+                                         s.C, s.S, cuda::stream(x.device().index));
+      return std::vector<Tensor>{dx, dw, db};
+    }
+#endif
     dispatch_floating(x.dtype(), "batch_norm", [&](auto tag) {
       using T = typename decltype(tag)::type;
       backend::cpu::batch_norm_backward(g.data<T>(), x.data<T>(), s, detail::data_or_null<T>(w),
@@ -158,8 +190,7 @@ inline Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const 
 //   weight, bias      normalized_shape, or undefined (elementwise_affine = false: 1 and 0)
 inline Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
                          const Tensor& weight = {}, const Tensor& bias = {}, double eps = 1e-5) {
-  detail::check_floating("layer_norm", input);
-  detail::check_same("layer_norm", {input});
+  detail::check_floating("layer_norm", input, detail::Cuda::kernel);
   const auto k = static_cast<int64_t>(normalized_shape.size());
   LACOOT_CHECK(k >= 1, "layer_norm: Expected normalized_shape to be at least 1-dimensional, "
                "i.e., containing at least one element, but got normalized_shape = []");
@@ -175,7 +206,15 @@ inline Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
   const int64_t rows = cols == 0 ? 0 : input.numel() / cols;
 
   Tensor out = Tensor::empty(input.shape(), input.dtype(), input.device());
-  Tensor mean = Tensor::empty({rows}, input.dtype()), invstd = Tensor::empty({rows}, input.dtype());
+  Tensor mean = Tensor::empty({rows}, input.dtype(), input.device());
+  Tensor invstd = Tensor::empty({rows}, input.dtype(), input.device());
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda())
+    cuda::kernels::layer_norm_forward(input.raw_data(), rows, cols, detail::raw_or_null(weight), detail::raw_or_null(bias),
+                                      eps, out.raw_data(), mean.raw_data(), invstd.raw_data(), input.dtype(),
+                                      cuda::stream(input.device().index));
+  else
+#endif
   dispatch_floating(input.dtype(), "layer_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::layer_norm_forward(input.data<T>(), rows, cols, detail::data_or_null<T>(weight),
@@ -188,6 +227,23 @@ inline Tensor layer_norm(const Tensor& input, const Shape& normalized_shape,
                     cols, normalized_shape](const Tensor& g, const std::vector<bool>& need) {
     // Forward: y = x̂ · w + b, x̂ = (x − mean_row) · invstd_row (backend/cpu/norm.hpp).
     Tensor dx, dw, db;
+#if LACOOT_WITH_CUDA
+    if (x.device().is_cuda()) {
+      const cudaStream_t st = cuda::stream(x.device().index);
+      if (need[0])
+        cuda::kernels::layer_norm_backward_input(g.raw_data(), x.raw_data(), rows, cols, detail::raw_or_null(w),
+                                                 mean.raw_data(), invstd.raw_data(),
+                                                 (dx = Tensor::empty(x.shape(), x.dtype(), x.device())).raw_data(),
+                                                 x.dtype(), st);
+      if (need[1]) dw = Tensor::empty(normalized_shape, x.dtype(), x.device());
+      if (need[2]) db = Tensor::empty(normalized_shape, x.dtype(), x.device());
+      if (need[1] || need[2])
+        cuda::kernels::layer_norm_backward_params(g.raw_data(), x.raw_data(), rows, cols, mean.raw_data(),
+                                                  invstd.raw_data(), detail::raw_or_null(dw), detail::raw_or_null(db),
+                                                  x.dtype(), st);
+      return std::vector<Tensor>{dx, dw, db};
+    }
+#endif
     dispatch_floating(x.dtype(), "layer_norm", [&](auto tag) {
       using T = typename decltype(tag)::type;
       if (need[0]) {

@@ -4,7 +4,8 @@
 // Holds: MaxPool2dOptions, AvgPool2dOptions, max_pool2d, max_pool2d_with_indices, avg_pool2d,
 // adaptive_avg_pool2d, for float32 and float64, forward and backward.
 // Needs: ops/common.hpp, ops/int_pair.hpp, backend/cpu/pooling.hpp (the loops, the window of
-// each output cell, and how the gradient goes back through it).
+// each output cell, and how the gradient goes back through it); with CUDA,
+// backend/cuda/kernels.hpp (the same loops on the GPU, equal to the bit).
 // Leaves out: 1-D/3-D pooling, lp_pool, fractional and adaptive max pooling, max_unpool,
 // output_size = None in adaptive pooling, and double backward.
 //
@@ -27,6 +28,10 @@
 #include "../backend/cpu/pooling.hpp"
 #include "common.hpp"
 #include "int_pair.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/kernels.hpp"
+#include "../backend/cuda/runtime.hpp"
+#endif
 
 namespace lacoot {
 
@@ -53,12 +58,18 @@ struct AvgPool2dOptions {
 
 namespace detail {
 
+#if LACOOT_WITH_CUDA
+inline cuda::kernels::PoolGeometry cuda_pool(const backend::cpu::Pool2dShape& s) {
+  return {.planes = s.planes, .H = s.H, .W = s.W, .Ho = s.Ho, .Wo = s.Wo, .kh = s.kh, .kw = s.kw, .sh = s.sh,
+          .sw = s.sw, .ph = s.ph, .pw = s.pw, .dh = s.dh, .dw = s.dw};
+}
+#endif
+
 // Checks a pooling call as PyTorch's pool2d_shape_check does and returns its sizes.
 inline backend::cpu::Pool2dShape pool2d_shape(const char* op, const Tensor& input, IntPair kernel,
                                               IntPair stride, IntPair padding, IntPair dilation,
                                               bool ceil_mode) {
-  check_floating(op, input);
-  check_same(op, {input});
+  check_floating(op, input, Cuda::kernel);
   LACOOT_CHECK(input.dim() == 4 || input.dim() == 3, op, ": expected a 4-D input [N, C, H, W] "
                "(or 3-D [C, H, W], unbatched), got shape ", shape_str(input.shape()));
   LACOOT_CHECK(input.size(-1) > 0 && input.size(-2) > 0 && input.size(-3) > 0, op,
@@ -113,16 +124,29 @@ inline std::tuple<Tensor, Tensor> max_pool2d_impl(const Tensor& input, IntPair k
   Tensor out = Tensor::empty(pooled_shape(input, s.Ho, s.Wo), input.dtype(), input.device());
   const bool backward = autograd::GradMode::is_enabled() && input.requires_grad();
   Tensor indices = want_indices || backward ? Tensor::empty(out.shape(), kInt64, input.device()) : Tensor();
-  dispatch_floating(input.dtype(), "max_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    backend::cpu::max_pool2d_forward(input.data<T>(), s, out.data<T>(),
-                                     indices.defined() ? indices.data<int64_t>() : nullptr);
-  });
+  int64_t* at = indices.defined() ? indices.data<int64_t>() : nullptr;
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda())
+    cuda::kernels::max_pool2d_forward(input.raw_data(), out.raw_data(), at, input.dtype(), cuda_pool(s),
+                                      cuda::stream(input.device().index));
+  else
+#endif
+    dispatch_floating(input.dtype(), "max_pool2d", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      backend::cpu::max_pool2d_forward(input.data<T>(), s, out.data<T>(), at);
+    });
   if (!backward) return {out, indices};
   autograd::record(out, "max_pool2d", {input}, [indices, in_shape = input.shape(), s](
                                                    const Tensor& g, const std::vector<bool>&) {
     // Forward: out = x[argmax]; so dx[argmax] += g, and 0 elsewhere.
     Tensor dx = Tensor::empty(in_shape, g.dtype(), g.device());
+#if LACOOT_WITH_CUDA
+    if (g.device().is_cuda()) {
+      cuda::kernels::max_pool2d_backward(g.raw_data(), indices.data<int64_t>(), dx.raw_data(), g.dtype(),
+                                         cuda_pool(s), cuda::stream(g.device().index));
+      return std::vector<Tensor>{dx};
+    }
+#endif
     dispatch_floating(g.dtype(), "max_pool2d", [&](auto tag) {
       using T = typename decltype(tag)::type;
       backend::cpu::max_pool2d_backward(g.data<T>(), indices.data<int64_t>(), s, dx.data<T>());
@@ -166,14 +190,27 @@ inline Tensor avg_pool2d(const Tensor& input, IntPair kernel_size, const AvgPool
   const bool include_pad = options.count_include_pad;
   const int64_t divisor = options.divisor_override.value_or(0);  // 0: none
   Tensor out = Tensor::empty(detail::pooled_shape(input, s.Ho, s.Wo), input.dtype(), input.device());
-  dispatch_floating(input.dtype(), "avg_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    backend::cpu::avg_pool2d_forward(input.data<T>(), s, include_pad, divisor, out.data<T>());
-  });
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda())
+    cuda::kernels::avg_pool2d_forward(input.raw_data(), out.raw_data(), input.dtype(), detail::cuda_pool(s),
+                                      include_pad, divisor, cuda::stream(input.device().index));
+  else
+#endif
+    dispatch_floating(input.dtype(), "avg_pool2d", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      backend::cpu::avg_pool2d_forward(input.data<T>(), s, include_pad, divisor, out.data<T>());
+    });
   autograd::record(out, "avg_pool2d", {input}, [in_shape = input.shape(), s, include_pad, divisor](
                                                    const Tensor& g, const std::vector<bool>&) {
     // Forward: out = Σ_window x / D; so every tap of the window gets g / D.
     Tensor dx = Tensor::empty(in_shape, g.dtype(), g.device());
+#if LACOOT_WITH_CUDA
+    if (g.device().is_cuda()) {
+      cuda::kernels::avg_pool2d_backward(g.raw_data(), dx.raw_data(), g.dtype(), detail::cuda_pool(s), include_pad,
+                                         divisor, cuda::stream(g.device().index));
+      return std::vector<Tensor>{dx};
+    }
+#endif
     dispatch_floating(g.dtype(), "avg_pool2d", [&](auto tag) {
       using T = typename decltype(tag)::type;
       backend::cpu::avg_pool2d_backward(g.data<T>(), s, include_pad, divisor, dx.data<T>());
@@ -190,8 +227,7 @@ inline Tensor avg_pool2d(const Tensor& input, IntPair kernel_size, const AvgPool
 // output has output_size = (oh, ow) whatever the input's size (ResNet's global pooling is
 // adaptive_avg_pool2d(x, 1)). Windows may differ in size by one and overlap by one row.
 inline Tensor adaptive_avg_pool2d(const Tensor& input, IntPair output_size) {
-  detail::check_floating("adaptive_avg_pool2d", input);
-  detail::check_same("adaptive_avg_pool2d", {input});
+  detail::check_floating("adaptive_avg_pool2d", input, detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() == 4 || input.dim() == 3, "adaptive_avg_pool2d: expected a 4-D input "
                "[N, C, H, W] (or 3-D [C, H, W], unbatched), got shape ", shape_str(input.shape()));
   LACOOT_CHECK(input.size(-1) > 0 && input.size(-2) > 0 && input.size(-3) > 0,
@@ -203,14 +239,27 @@ inline Tensor adaptive_avg_pool2d(const Tensor& input, IntPair output_size) {
   s.H = input.size(-2), s.W = input.size(-1), s.Ho = output_size.h, s.Wo = output_size.w;
   s.planes = input.numel() / (s.H * s.W);
   Tensor out = Tensor::empty(detail::pooled_shape(input, s.Ho, s.Wo), input.dtype(), input.device());
-  dispatch_floating(input.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    backend::cpu::adaptive_avg_pool2d_forward(input.data<T>(), s, out.data<T>());
-  });
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda())
+    cuda::kernels::adaptive_avg_pool2d_forward(input.raw_data(), out.raw_data(), input.dtype(), detail::cuda_pool(s),
+                                               cuda::stream(input.device().index));
+  else
+#endif
+    dispatch_floating(input.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      backend::cpu::adaptive_avg_pool2d_forward(input.data<T>(), s, out.data<T>());
+    });
   autograd::record(out, "adaptive_avg_pool2d", {input}, [in_shape = input.shape(), s](
                                                             const Tensor& g, const std::vector<bool>&) {
     // Forward: out = mean over the window; so every tap of the window gets g / window size.
     Tensor dx = Tensor::empty(in_shape, g.dtype(), g.device());
+#if LACOOT_WITH_CUDA
+    if (g.device().is_cuda()) {
+      cuda::kernels::adaptive_avg_pool2d_backward(g.raw_data(), dx.raw_data(), g.dtype(), detail::cuda_pool(s),
+                                                  cuda::stream(g.device().index));
+      return std::vector<Tensor>{dx};
+    }
+#endif
     dispatch_floating(g.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
       using T = typename decltype(tag)::type;
       backend::cpu::adaptive_avg_pool2d_backward(g.data<T>(), s, dx.data<T>());

@@ -4,7 +4,8 @@
 // Holds: SlicedOptions, random_projections, sliced_wasserstein, max_sliced_wasserstein,
 // AscentOptions, MaxSlicedResult, max_sliced_wasserstein_optimised.
 // Needs: ot/wasserstein_1d.hpp, ops/matmul.hpp, ops/reduce.hpp.
-// Leaves out: other ground costs, the GPU (the GPU backend brings it).
+// Leaves out: other ground costs, and max_sliced_wasserstein_optimised on the GPU (its ascent
+// runs on the host; the directions are drawn on the CPU and copied to the points' device).
 //
 // For X [n, d] and Y [m, d] (rows are points, uniform weights unless given) and unit directions
 // θ_1..θ_K (the columns of P [d, K]):
@@ -57,8 +58,8 @@ inline Tensor random_projections(int64_t d, int64_t n_projections, Generator& ge
 
 namespace detail {
 inline void check_clouds(const char* op, const Tensor& X, const Tensor& Y, const Tensor& P) {
-  check_same(op, {X, Y, P});
-  check_floating(op, X);
+  check_same(op, {X, Y, P}, Cuda::kernel);
+  check_floating(op, X, Cuda::kernel);
   LACOOT_CHECK(X.dim() == 2 && Y.dim() == 2 && X.size(1) == Y.size(1), op, ": expected X [n, d] and Y [m, d] "
                "with the same d (points as rows; flatten activations to [batch, features]), got ",
                shape_str(X.shape()), " and ", shape_str(Y.shape()));
@@ -91,12 +92,13 @@ inline Tensor max_sliced_wasserstein(const Tensor& X, const Tensor& Y, const Ten
 inline Tensor sliced_wasserstein(const Tensor& X, const Tensor& Y, int64_t n_projections,
                                  Generator& gen = default_generator(), const SlicedOptions& o = {}) {
   LACOOT_CHECK(X.dim() == 2, "sliced_wasserstein: expected X [n, d], got ", shape_str(X.shape()));
-  return sliced_wasserstein(X, Y, random_projections(X.size(1), n_projections, gen, X.dtype()), o);
+  return sliced_wasserstein(X, Y, random_projections(X.size(1), n_projections, gen, X.dtype()).to(X.device()), o);
 }
 inline Tensor max_sliced_wasserstein(const Tensor& X, const Tensor& Y, int64_t n_projections,
                                      Generator& gen = default_generator(), const SlicedOptions& o = {}) {
   LACOOT_CHECK(X.dim() == 2, "max_sliced_wasserstein: expected X [n, d], got ", shape_str(X.shape()));
-  return max_sliced_wasserstein(X, Y, random_projections(X.size(1), n_projections, gen, X.dtype()), o);
+  return max_sliced_wasserstein(X, Y, random_projections(X.size(1), n_projections, gen, X.dtype()).to(X.device()),
+                                o);
 }
 
 // ---- the max with an optimised direction ----
@@ -124,6 +126,8 @@ struct MaxSlicedResult {
 inline MaxSlicedResult max_sliced_wasserstein_optimised(const Tensor& X, const Tensor& Y, const Tensor& projections,
                                                         const SlicedOptions& o = {}, const AscentOptions& a = {}) {
   detail::check_clouds("max_sliced_wasserstein_optimised", X, Y, projections);
+  LACOOT_CHECK(X.device().is_cpu(), "max_sliced_wasserstein_optimised: the ascent runs on the CPU; got points on ",
+               X.device().str(), " (hint: .to(kCPU), or max_sliced_wasserstein with drawn directions on the GPU)");
   // The search runs on plain float64 arrays (Tensor::to copies without recording a graph).
   const int64_t n = X.size(0), m = Y.size(0), d = X.size(1), K = projections.size(1);
   const Tensor Xd = X.to(kFloat64), Yd = Y.to(kFloat64), Pd = projections.to(kFloat64);

@@ -1,7 +1,9 @@
 // lacoot/backend/cuda/kernels.cuh — lacoot's CUDA kernels (single-header convention).
 //
 // Holds: with LACOOT_CUDA_IMPLEMENTATION defined, the kernels and the definitions of the host
-// functions kernels.hpp declares (the reductions' in reduce_kernels.cuh, which it includes);
+// functions kernels.hpp declares (those of reductions, pooling, normalisation and 1-D optimal
+// transport in reduce_kernels.cuh, pool_kernels.cuh, norm_kernels.cuh and ot_kernels.cuh,
+// which it includes);
 // without it, only those declarations. Compile it with nvcc in
 // exactly one translation unit of a program (see kernels.hpp).
 // Needs: kernels.hpp, runtime.hpp; nvcc.
@@ -42,6 +44,14 @@ __global__ void cast_kernel(D* dst, const S* src, int64_t n) {
     dst[i] = static_cast<D>(src[i]);
 }
 
+// Runs go(tag) for a float32 or float64 dtype (tag's ::type is the element type) and checks
+// the kernel launches it made.
+template <class Go>
+void launch_floating(DType dtype, const char* what, Go&& go) {
+  dispatch_floating(dtype, what, [&](auto tag) { go(tag); });
+  LACOOT_CUDA_CHECK(cudaGetLastError());
+}
+
 // The offset of element i (row-major over `sizes`, n dims) in memory laid out with `strides`.
 __device__ inline int64_t strided_offset(int64_t i, int n, const int64_t* sizes, const int64_t* strides) {
   int64_t off = 0;
@@ -74,6 +84,16 @@ __global__ void where_kernel(const T* c, const T* a, const T* b, T* out, Broadca
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < L.n; i += int64_t{gridDim.x} * blockDim.x) {
     const bool take_a = (L.same ? c[i] : c[input_offset(L, 0, i)]) != T(0);
     out[i] = take_a ? (L.same ? a[i] : a[input_offset(L, 1, i)]) : (L.same ? b[i] : b[input_offset(L, 2, i)]);
+  }
+}
+
+template <class T>
+__global__ void dropout_kernel(const T* x, T* out, T* noise, int64_t n, T keep_prob, T scale, Generator gen,
+                               uint64_t first) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const bool keep = gen.uniform<T>(first + static_cast<uint64_t>(i)) < keep_prob;
+    noise[i] = keep ? scale : T(0);
+    out[i] = x[i] * noise[i];
   }
 }
 
@@ -187,6 +207,17 @@ void where(const void* c, const void* a, const void* b, void* out, DType dtype, 
   LACOOT_CUDA_CHECK(cudaGetLastError());
 }
 
+void dropout(const void* x, void* out, void* noise, int64_t n, double keep_prob, double scale, const Generator& gen,
+             uint64_t first, DType dtype, cudaStream_t stream) {
+  if (n == 0) return;
+  detail::launch_floating(dtype, "cuda dropout", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    detail::dropout_kernel<<<detail::blocks_for(n), detail::kThreads, 0, stream>>>(
+        static_cast<const T*>(x), static_cast<T*>(out), static_cast<T*>(noise), n, static_cast<T>(keep_prob),
+        static_cast<T>(scale), gen, first);
+  });
+}
+
 void sgd_update(void* p, const void* grad, void* buf, bool first, int64_t n, DType dtype, const fn::SgdParams& o,
                 cudaStream_t stream) {
   if (n == 0) return;
@@ -213,6 +244,9 @@ void adam_update(void* p, const void* grad, void* m, void* v, void* vmax, int64_
 
 }  // namespace lacoot::cuda::kernels
 
+#include "pool_kernels.cuh"
 #include "reduce_kernels.cuh"
+#include "norm_kernels.cuh"  // after reduce_kernels.cuh: it uses block_sum
+#include "ot_kernels.cuh"
 
 #endif  // LACOOT_CUDA_IMPLEMENTATION

@@ -14,9 +14,11 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "../../core/dtype.hpp"
+#include "../../core/rng.hpp"
 #include "../formulas.hpp"
 #include "../optim_formulas.hpp"
 
@@ -101,6 +103,72 @@ void class_loss_terms(const void* logp, const int64_t* target, int64_t N, int64_
 void class_loss_backward(const void* logp, const int64_t* target, int64_t N, int64_t C, int64_t ignore_index,
                          const void* g, bool per_sample, double a, double b, bool logits, void* dx, DType dtype,
                          cudaStream_t stream);
+
+// ---- pooling (pool_kernels.cuh) ----
+// `planes` independent H×W planes pooled to Ho×Wo, as backend/cpu/pooling.hpp's Pool2dShape:
+// kernel kh×kw, stride (sh, sw), padding (ph, pw), dilation (dh, dw). Each kernel computes
+// what the CPU loop computes, in the same order, so results agree to the bit: the forward
+// passes take one thread per output, the backward passes one thread per input element, which
+// sums the outputs whose windows hold it in output order (no atomic additions).
+struct PoolGeometry {
+  int64_t planes = 0, H = 0, W = 0, Ho = 0, Wo = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+};
+
+// out = the window maxima (the first in row-major order on ties, a NaN taking over), indices
+// (may be null) = their positions h·W + w in the plane; dx = g gathered back to those positions.
+void max_pool2d_forward(const void* x, void* out, int64_t* indices, DType dtype, const PoolGeometry& s,
+                        cudaStream_t stream);
+void max_pool2d_backward(const void* g, const int64_t* indices, void* dx, DType dtype, const PoolGeometry& s,
+                         cudaStream_t stream);
+// Average pooling (divisor_override 0: none) and adaptive average pooling to Ho×Wo.
+void avg_pool2d_forward(const void* x, void* out, DType dtype, const PoolGeometry& s, bool count_include_pad,
+                        int64_t divisor_override, cudaStream_t stream);
+void avg_pool2d_backward(const void* g, void* dx, DType dtype, const PoolGeometry& s, bool count_include_pad,
+                         int64_t divisor_override, cudaStream_t stream);
+void adaptive_avg_pool2d_forward(const void* x, void* out, DType dtype, const PoolGeometry& s, cudaStream_t stream);
+void adaptive_avg_pool2d_backward(const void* g, void* dx, DType dtype, const PoolGeometry& s, cudaStream_t stream);
+
+// ---- normalisation (norm_kernels.cuh) ----
+// batch norm over x [N, C, S] per channel, as backend/cpu/norm.hpp: the training forward writes
+// y, the batch mean and invstd = 1 / √(var + eps) per channel and, when running_mean is not
+// null, updates the running statistics with momentum; the evaluation forward takes mean and
+// invstd from the running statistics. weight and bias may be null (1 and 0), and so may each
+// gradient the backward pass is not asked for.
+void batch_norm_forward_training(const void* x, const void* weight, const void* bias, double eps, double momentum,
+                                 void* running_mean, void* running_var, void* y, void* mean, void* invstd,
+                                 DType dtype, int64_t N, int64_t C, int64_t S, cudaStream_t stream);
+void batch_norm_forward_eval(const void* x, const void* weight, const void* bias, const void* running_mean,
+                             const void* running_var, double eps, void* y, void* mean, void* invstd, DType dtype,
+                             int64_t N, int64_t C, int64_t S, cudaStream_t stream);
+void batch_norm_backward(const void* g, const void* x, const void* weight, const void* mean, const void* invstd,
+                         bool training, void* dx, void* dweight, void* dbias, DType dtype, int64_t N, int64_t C,
+                         int64_t S, cudaStream_t stream);
+// layer norm over `rows` rows of `cols` contiguous values.
+void layer_norm_forward(const void* x, int64_t rows, int64_t cols, const void* weight, const void* bias, double eps,
+                        void* y, void* mean, void* invstd, DType dtype, cudaStream_t stream);
+void layer_norm_backward_input(const void* g, const void* x, int64_t rows, int64_t cols, const void* weight,
+                               const void* mean, const void* invstd, void* dx, DType dtype, cudaStream_t stream);
+void layer_norm_backward_params(const void* g, const void* x, int64_t rows, int64_t cols, const void* mean,
+                                const void* invstd, void* dweight, void* dbias, DType dtype, cudaStream_t stream);
+
+// ---- dropout (kernels.cuh) ----
+// noise[i] = scale if gen.uniform(first + i) < keep_prob else 0, out[i] = x[i] · noise[i]:
+// backend/cpu/activation.hpp's dropout_kernel, drawing the same numbers (core/rng.hpp).
+void dropout(const void* x, void* out, void* noise, int64_t n, double keep_prob, double scale, const Generator& gen,
+             uint64_t first, DType dtype, cudaStream_t stream);
+
+// ---- 1-D optimal transport (ot_kernels.cuh) ----
+inline constexpr int64_t kMaxOtPoints = 1024;  // points per sample the GPU kernel sorts in one block
+
+// backend/cpu/wasserstein.hpp's wasserstein_1d_columns: W [K] = W_p^p of each column pair of
+// U [n, K] and V [m, K] (a, b: weights or null for uniform) and, when gU is not null,
+// gU = g_k ∂W_k/∂U, gV likewise; n, m ≤ kMaxOtPoints. scratch holds
+// wasserstein_scratch_bytes(n, m, K, dtype) bytes of device memory.
+std::size_t wasserstein_scratch_bytes(int64_t n, int64_t m, int64_t K, DType dtype);
+void wasserstein_1d_columns(const void* U, const void* V, int64_t n, int64_t m, int64_t K, const void* a,
+                            const void* b, double p, void* W, const void* g, void* gU, void* gV, void* scratch,
+                            DType dtype, cudaStream_t stream);
 
 // ---- optimiser updates (kernels.cuh) ----
 
