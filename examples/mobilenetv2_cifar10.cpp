@@ -26,11 +26,13 @@
 using namespace lacoot;
 
 const char* kUsage = R"(usage: mobilenetv2_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
-                           [--val-size 5000] [--threads 2] [--max-steps N] [--out mobilenetv2_cifar10.safetensors]
+                           [--val-size 5000] [--threads 2] [--device cpu]
+                           [--max-steps N] [--out mobilenetv2_cifar10.safetensors]
 )";
 
 int main(int argc, char** argv) try {
-  train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size", "threads", "max-steps", "out"});
+  train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size",
+                                   "threads", "device", "max-steps", "out"});
   if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 160), batch = args.integer("batch-size", 128);
@@ -43,6 +45,8 @@ int main(int argc, char** argv) try {
   // 2. The model: torchvision's names (features.0 .. features.18, classifier.1).
   auto model = models::mobilenet_v2_cifar({.num_classes = 10});
   examples::print_model("MobileNetV2-CIFAR", *model);
+
+  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
 
   // 3. SGD as for ResNet-18: the same lr of 0.1, the same steps at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

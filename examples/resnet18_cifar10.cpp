@@ -27,11 +27,13 @@
 using namespace lacoot;
 
 const char* kUsage = R"(usage: resnet18_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
-                        [--val-size 5000] [--threads 2] [--max-steps N] [--out resnet18_cifar10.safetensors]
+                        [--val-size 5000] [--threads 2] [--device cpu]
+                        [--max-steps N] [--out resnet18_cifar10.safetensors]
 )";
 
 int main(int argc, char** argv) try {
-  train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size", "threads", "max-steps", "out"});
+  train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size",
+                                   "threads", "device", "max-steps", "out"});
   if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 160), batch = args.integer("batch-size", 128);
@@ -45,6 +47,8 @@ int main(int argc, char** argv) try {
   //    layer1.1 .. layer4.1, the blocks that keep their input's shape.
   auto model = models::resnet18_cifar({.num_classes = 10});
   examples::print_model("ResNet-18-CIFAR", *model);
+
+  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
 
   // 3. SGD with momentum and coupled weight decay; the lr drops tenfold at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

@@ -22,11 +22,11 @@
 using namespace lacoot;
 
 const char* kUsage = R"(usage: resnet18_fashion_mnist [--epochs 8] [--width 32] [--batch-size 128]
-                              [--lr 0.1] [--threads 2] [--max-steps N] [--out model.safetensors]
+                              [--lr 0.1] [--threads 2] [--device cpu] [--max-steps N] [--out model.safetensors]
 )";
 
 int main(int argc, char** argv) try {
-  train::Args args(argc, argv, 1, {"epochs", "width", "batch-size", "lr", "threads", "max-steps", "out"});
+  train::Args args(argc, argv, 1, {"epochs", "width", "batch-size", "lr", "threads", "device", "max-steps", "out"});
   if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 8), batch = args.integer("batch-size", 128);
@@ -45,6 +45,8 @@ int main(int argc, char** argv) try {
   std::printf("ResNet-18-CIFAR: %zu parameter tensors, removable blocks:", model->parameters().size());
   for (auto& [path, block] : nn::blocks(*model)) std::printf(" %s", path.c_str());
   std::printf("\n");
+
+  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
 
   // 3. The optimiser and the schedule: cosine decay stepped after every iteration.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

@@ -34,12 +34,13 @@
 using namespace lacoot;
 
 const char* kUsage = R"(usage: resnet18_imagefolder --data PATH --weights resnet18_imagenet.safetensors
-                            [--epochs 50] [--batch-size 16] [--lr 1e-4] [--threads 2] [--max-steps N]
+                            [--epochs 50] [--batch-size 16] [--lr 1e-4] [--threads 2] [--device cpu] [--max-steps N]
                             [--out resnet18_imagefolder.safetensors]
 )";
 
 int main(int argc, char** argv) try {
-  train::Args args(argc, argv, 1, {"data", "weights", "epochs", "batch-size", "lr", "threads", "max-steps", "out"});
+  train::Args args(argc, argv, 1, {"data", "weights", "epochs", "batch-size", "lr",
+                                   "threads", "device", "max-steps", "out"});
   if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 50), batch = args.integer("batch-size", 16);
@@ -68,6 +69,8 @@ int main(int argc, char** argv) try {
   std::printf("loaded %zu tensors from %s; fc starts afresh with %lld outputs\n", imagenet.size(), weights.c_str(),
               static_cast<long long>(folder.num_classes));
   examples::print_model("ResNet-18", *model);
+
+  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
 
   // 3. Adam on every parameter, pretrained or new, at one constant lr.
   optim::Adam adam(model->named_parameters(), {.lr = args.number("lr", 1e-4), .weight_decay = 0});

@@ -27,11 +27,12 @@
 using namespace lacoot;
 
 const char* kUsage = R"(usage: vgg16_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.01]
-                     [--val-size 5000] [--threads 2] [--max-steps N] [--out vgg16_cifar10.safetensors]
+                     [--val-size 5000] [--threads 2] [--device cpu] [--max-steps N] [--out vgg16_cifar10.safetensors]
 )";
 
 int main(int argc, char** argv) try {
-  train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size", "threads", "max-steps", "out"});
+  train::Args args(argc, argv, 1, {"data", "epochs", "batch-size", "lr", "val-size",
+                                   "threads", "device", "max-steps", "out"});
   if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t epochs = args.integer("epochs", 160), batch = args.integer("batch-size", 128);
@@ -44,6 +45,8 @@ int main(int argc, char** argv) try {
   // 2. The model: torchvision's names (features.0 .. features.43, classifier.0).
   auto model = models::vgg16_bn({.num_classes = 10, .cifar_head = true});
   examples::print_model("VGG-16-BN (CIFAR head)", *model);
+
+  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
 
   // 3. SGD at lr 0.01, the paper's VGG setting; the same steps at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.01), .momentum = 0.9, .weight_decay = 1e-4});

@@ -59,12 +59,15 @@ namespace lacoot::detail {
 inline double latency_ms(nn::Module& model, const Shape& chw, int64_t batch, int repeat) {
   NoGradGuard no_grad;
   model.eval();
-  Tensor x = randn({batch, chw[0], chw[1], chw[2]});
+  const Device device = nn::device_of(model);
+  Tensor x = randn({batch, chw[0], chw[1], chw[2]}).to(device);
   model(x);
   double best = 1e30;
   for (int r = 0; r < repeat; ++r) {
+    synchronize(device);  // on a GPU, time the work, not its queueing
     train::Stopwatch clock;
     model(x);
+    synchronize(device);
     best = std::min(best, clock.seconds() * 1e3);
   }
   return best;

@@ -3,13 +3,13 @@
 //
 //   lacoot train --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B]
 //                [--lr LR] [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
-//                [--checkpoint-every N] [--resume]
+//                [--checkpoint-every N] [--resume] [--device D]
 //   lacoot run   --model M --weights W.safetensors --input X.npy --output Y.npy
-//                [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
+//                [--num-classes C] [--in-channels C] [--width W] [--batch-size B] [--device D]
 //   lacoot profile --model M --input-shape C,H,W [--remove a,b] [--json]
 //   lacoot collapse --model M --weights W.safetensors --dataset D --out DIR [--delta P]
 //                [--method M1[,M2...]] [--order a,b] [--random-seeds K] [--seed S] [--heal-epochs E]
-//                [--latency-budget MS] (tools/collapse_command.hpp)
+//                [--latency-budget MS] [--device D] (tools/collapse_command.hpp)
 //   lacoot maxswd --x X.npy --y Y.npy [--projections P.npy | --n-projections K --seed S] [--p P]
 //                [--optimise]
 //
@@ -48,6 +48,7 @@
 
 using namespace lacoot;
 using lacoot::detail::collapse_command;
+using lacoot::detail::device_option;
 using lacoot::detail::load_model;
 
 namespace {
@@ -62,7 +63,7 @@ commands:
           --lambda L > 0 adds LaCoOT's regulariser L·R, R the mean MaxSWD_2 of the removable blocks
             --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B] [--lr LR]
             [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
-            [--checkpoint-every N] [--resume] [--val-size N]
+            [--checkpoint-every N] [--resume] [--val-size N] [--device D]
           D: fashion-mnist (the Debian package's files), cifar10:PATH (the binary batches),
              tiny-imagenet:PATH (tiny-imagenet-200) or imagefolder:PATH (PATH/train, PATH/test)
           DIR receives model.safetensors, log.csv (one row per epoch: losses, accuracies, each
@@ -73,13 +74,13 @@ commands:
           the dataset's default (10,000 for fashion-mnist, 5,000 for cifar10).
   run     eval-mode inference on an NCHW float32 .npy, logits written as .npy
             --model M --weights W.safetensors --input X.npy --output Y.npy
-            [--num-classes C] [--in-channels C] [--width W] [--batch-size B]
+            [--num-classes C] [--in-channels C] [--width W] [--batch-size B] [--device D]
           (classes, input channels and width are read from the weights unless given)
   collapse  Algorithm 1: remove the removable block of least validation MaxSWD_2 while validation
             top-1 stays within --delta points of the dense model's
             --model M --weights W.safetensors --dataset D --out DIR [--delta 1] [--method M1[,M2...]]
             [--order a,b] [--random-seeds K] [--seed S] [--heal-epochs E] [--threads T]
-            [--latency 0|1] [--latency-budget MS] [--latency-batch 1|128] [--val-size N]
+            [--latency 0|1] [--latency-budget MS] [--latency-batch 1|128] [--val-size N] [--device D]
           methods (rankings): maxswd (default: the training metric), sliced (the mean SW_2, the
             reference's validation ranking), zscore (the reference's Swin-T rule |z| + percentile,
             fixed on the dense model), cosine (ShortGPT's 1 - cos block influence),
@@ -106,6 +107,9 @@ commands:
           --optimise then ascends on the sphere from the best direction. The distance is the
           last line printed; with --projections it equals POT's max_sliced_wasserstein_distance.
 
+--device D (train, run, collapse): cpu (the default), cuda or cuda:N, in a build with the CUDA
+  backend; where there is no GPU the CPU is used, and said once.
+
 models: resnet18 resnet18-cifar mobilenet_v2 mobilenet_v2-cifar vgg16 vgg16_bn vgg16-cifar vgg16_bn-cifar
 )";
 
@@ -119,9 +123,10 @@ int run_command(const Args& a) {
   LACOOT_CHECK(x.dim() == 4, a.str("input"), ": expected an NCHW array (4-D), got shape ", shape_str(x.shape()));
   const int64_t n = x.size(0), batch = a.integer("batch-size", 128);
   NoGradGuard no_grad;
+  const Device device = nn::device_of(*model);
   std::vector<Tensor> outputs;
   for (int64_t start = 0; start < n; start += batch)
-    outputs.push_back((*model)(narrow(x, 0, start, std::min(batch, n - start))));
+    outputs.push_back((*model)(narrow(x, 0, start, std::min(batch, n - start)).to(device)).cpu());
   save_npy(a.str("output"), cat(outputs, 0));
   std::printf("wrote %s: logits [%lld, %lld]\n", a.str("output").c_str(), static_cast<long long>(n),
               static_cast<long long>(outputs.front().size(1)));
@@ -215,6 +220,8 @@ int train_command(const Args& a) {
 
   nn::ModulePtr model = models::make_model(model_name, {.num_classes = data.num_classes,
                                                         .in_channels = data.channels, .width = a.integer("width", 0)});
+  const Device device = device_option(a);
+  model->to(device);
   const int workers = static_cast<int>(a.integer("workers", 1));
   data::DataLoader train_loader(data.train, {.batch_size = r.batch_size, .shuffle = true, .seed = seed,
                                              .num_workers = workers, .transform = data.train_transform});
@@ -262,9 +269,10 @@ int train_command(const Args& a) {
   };
 
   std::printf("lacoot train: %s on %s (%lld train / %lld val / %lld test), %lld epochs, batch %lld, lr %g, "
-              "%d threads\n", model_name.c_str(), dataset_spec.c_str(), static_cast<long long>(data.train->size()),
+              "%d threads, %s\n", model_name.c_str(), dataset_spec.c_str(), static_cast<long long>(data.train->size()),
               static_cast<long long>(data.val->size()), static_cast<long long>(data.test->size()),
-              static_cast<long long>(r.epochs), static_cast<long long>(r.batch_size), r.lr, get_num_threads());
+              static_cast<long long>(r.epochs), static_cast<long long>(r.batch_size), r.lr, get_num_threads(),
+              device.str().c_str());
   train::EpochResult val, test;
   double train_seconds = 0;
   int64_t images = 0;
@@ -343,16 +351,16 @@ int main(int argc, char** argv) {
     if (command == "train")
       return train_command(Args(argc, argv, 2, {"model", "dataset", "out", "width", "epochs", "batch-size", "lr",
                                                 "lambda", "seed", "threads", "workers", "max-steps", "checkpoint-every",
-                                                "val-size"},
+                                                "device", "val-size"},
                                 {"resume"}));
     if (command == "run")
       return run_command(Args(argc, argv, 2, {"model", "weights", "input", "output", "num-classes", "in-channels",
-                                              "width", "batch-size"}));
+                                              "width", "batch-size", "device"}));
     if (command == "collapse")
       return collapse_command(Args(argc, argv, 2, {"model", "weights", "dataset", "out", "delta", "method", "seed",
                                                    "heal-epochs", "threads", "workers", "latency", "val-size",
                                                    "num-classes", "in-channels", "width", "order", "random-seeds",
-                                                   "latency-budget", "latency-batch"}));
+                                                   "latency-budget", "latency-batch", "device"}));
     if (command == "profile")
       return profile_command(Args(argc, argv, 2, {"model", "input-shape", "remove", "num-classes", "width"}, {"json"}));
     if (command == "maxswd")

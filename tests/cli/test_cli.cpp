@@ -132,6 +132,17 @@ TEST_CASE("lacoot train: a few steps write model.safetensors, log.csv and summar
   r = run_lacoot("train --model resnet18-cifar --dataset cifar10:" + dir / "nowhere" + " --out " + dir / "run2");
   CHECK(r.status == 1);
   CHECK(r.output.find("nowhere") != std::string::npos);
+
+  // --device cuda trains on the GPU, or, where there is none, on the CPU after saying so once.
+  r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 8 --epochs 1 --max-steps 1 "
+                 "--batch-size 32 --val-size 256 --device cuda --out " + dir / "run3");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  const bool on_cpu = r.output.find("was asked for, but") != std::string::npos;
+  CHECK((on_cpu ? r.output.find("running on the CPU") : r.output.find(", cuda:0\n")) != std::string::npos);
+  r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --device gpu0 --out " + dir / "run4");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("expected cpu, cuda or cuda:N") != std::string::npos);
 }
 
 TEST_CASE("lacoot train --resume continues exactly: stopped at step 6 and resumed equals 10 steps straight") {

@@ -105,4 +105,15 @@ inline Device resolve_device(Device requested, std::ostream& notice = std::cerr)
   return kCPU;
 }
 
+// Waits until the work queued on `device` is done (nothing to wait for on the CPU, whose ops
+// return when they are done): what a timer around GPU work must call before reading the clock.
+inline void synchronize(Device device) {
+  if (device.is_cpu()) return;
+#if LACOOT_WITH_CUDA
+  cuda::synchronize(device.index);
+#else
+  detail::no_cuda_backend("synchronize", device);
+#endif
+}
+
 }  // namespace lacoot

@@ -219,7 +219,7 @@ inline Graph trace(nn::Module& model, const Shape& sample_shape) {
   Shape batched{1};
   batched.insert(batched.end(), sample_shape.begin(), sample_shape.end());
   detail::TraceSession session(model);
-  Tensor x = zeros(batched, dtype).requires_grad_();
+  Tensor x = zeros(batched, dtype, nn::device_of(model)).requires_grad_();  // on the model's device
   Tensor y = model(x);
   return detail::graph_from_autograd(model, x, y);
 }

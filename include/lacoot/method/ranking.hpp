@@ -73,7 +73,7 @@ inline bool is_score_ranking(Ranking r) {
 // 1 − mean_i cos(x_i, y_i) over the rows of X and Y [N, d]. A zero row has no direction: its
 // cosine is taken as 1 when both rows are zero (nothing changed) and 0 otherwise.
 inline double cosine_influence(const Tensor& X, const Tensor& Y) {
-  const Tensor x = X.to(kFloat64), y = Y.to(kFloat64);
+  const Tensor x = X.to(kFloat64).cpu(), y = Y.to(kFloat64).cpu();  // summed here, on the host
   const int64_t n = x.size(0), d = x.size(1);
   const double* xs = x.data<double>();
   const double* ys = y.data<double>();

@@ -72,8 +72,9 @@ class MaxSWDRegulariser {
       LACOOT_CHECK(x.defined(), "MaxSWDRegulariser: block ", names_[k], " was not run by the last forward pass "
                    "(call penalty() once per forward, after it)");
       Tensor X = as_rows(x), Y = as_rows(y);
-      Tensor d = max_sliced_wasserstein(X, Y, random_projections(X.size(1), options_.n_projections, gen_, X.dtype()),
-                                        {.p = options_.p});
+      // The directions are drawn on the CPU (the same ones whatever the device) and sent to X's.
+      Tensor P = random_projections(X.size(1), options_.n_projections, gen_, X.dtype()).to(X.device());
+      Tensor d = max_sliced_wasserstein(X, Y, P, {.p = options_.p});
       last_[k] = d.item();
       total = total.defined() ? total + d : d;
       x = y = Tensor();
@@ -116,8 +117,9 @@ std::vector<std::pair<std::string, double>> block_pair_means(nn::Module& model, 
         [&pairs, k](nn::Module&, const Tensor& in, const Tensor& o) { pairs[k] = {in, o}; }));
   std::vector<double> sums(marked.size(), 0.0);
   int64_t batches = 0;
+  const Device device = nn::device_of(model);
   for (auto& batch : loader) {
-    model(batch.images);
+    model(batch.images.to(device));
     for (std::size_t k = 0; k < marked.size(); ++k) sums[k] += score(k, as_rows(pairs[k].first), as_rows(pairs[k].second));
     ++batches;
   }
@@ -139,7 +141,7 @@ std::vector<std::pair<std::string, double>> block_distances(nn::Module& model, L
                                                             uint64_t seed = 0, bool mean_sliced = false) {
   Generator gen(seed);
   return block_pair_means(model, loader, [&](std::size_t, const Tensor& X, const Tensor& Y) {
-    Tensor P = random_projections(X.size(1), n_projections, gen, X.dtype());
+    Tensor P = random_projections(X.size(1), n_projections, gen, X.dtype()).to(X.device());
     return (mean_sliced ? sliced_wasserstein(X, Y, P) : max_sliced_wasserstein(X, Y, P)).item();
   });
 }

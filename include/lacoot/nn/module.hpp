@@ -2,7 +2,8 @@
 //
 // Holds: Module (registration, recursive named_parameters / named_buffers / named_modules with
 // PyTorch's dotted names, train / eval, to(dtype) / to(device), zero_grad, state_dict /
-// load_state_dict, forward hooks, the removable-block mark), ModulePtr, StateDict and LoadResult.
+// load_state_dict, forward hooks, the removable-block mark), ModulePtr, StateDict, LoadResult and
+// device_of (where a module's tensors are).
 // Needs: core/ (Tensor), autograd/grad_mode.hpp, autograd/scope.hpp.
 // Leaves out: layers (nn/linear.hpp, nn/conv.hpp, ...) and serialisation to disk (io/ writes a
 // StateDict).
@@ -293,5 +294,14 @@ class Module {
   bool training_ = true;
   bool block_ = false;
 };
+
+// The device of the module's first parameter (or, without parameters, its first buffer), as
+// PyTorch's next(model.parameters()).device: where the training loop sends the batches. The CPU
+// for a module holding no tensors.
+inline Device device_of(const Module& m) {
+  for (const auto& [name, p] : m.named_parameters()) return p.device();
+  for (const auto& [name, b] : m.named_buffers()) return b.device();
+  return kCPU;
+}
 
 }  // namespace lacoot::nn

@@ -401,9 +401,10 @@ class OptimizerBase : public optim::Optimizer {
                      t->defined() ? shape_str(t->shape()) : "(undefined)", " but ", param_label(g, k),
                      " has shape ", shape_str(p.shape()), " (hint: the state dict was saved from an optimiser "
                      "over other parameters, or in another order)");
-        LACOOT_CHECK(is_floating(t->dtype()) && t->device().is_cpu(), in.who(), ": ", key, " is ",
-                     dtype_name(t->dtype()), " on ", t->device().str(), ", expected a float tensor on the cpu");
-        v = t->dtype() == p.dtype() ? t->clone() : t->to(p.dtype());
+        LACOOT_CHECK(is_floating(t->dtype()), in.who(), ": ", key, " is ", dtype_name(t->dtype()),
+                     ", expected a float tensor");
+        // A copy in the parameter's dtype, on the parameter's device (a file's state is on the CPU).
+        v = (t->dtype() == p.dtype() ? t->clone() : t->to(p.dtype())).to(p.device());
       } else {
         const double* x = in.scalar(key);
         if (x == nullptr) {

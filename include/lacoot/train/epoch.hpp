@@ -2,7 +2,8 @@
 //
 // Holds: EpochResult, StepHooks, train_epoch and evaluate. Both take any loader whose
 // iteration yields batches with `.images` [B, C, H, W] and `.labels` [B] (data_loaders/
-// DataLoader does), so this header needs no data_loaders include.
+// DataLoader does), so this header needs no data_loaders include. Batches go to the model's
+// device (nn::device_of); the metrics count on the host.
 // Needs: nn/module.hpp, optim/optimizer.hpp, optim/lr_scheduler.hpp, ops/loss.hpp,
 // train/metrics.hpp, train/progress.hpp.
 // Leaves out: the regulariser's term itself (lacoot/method adds it through StepHooks::extra_loss),
@@ -71,14 +72,15 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
   std::optional<Progress> progress;
   if (!hooks.label.empty()) progress.emplace(hooks.label, total);
   Stopwatch clock;
+  const Device device = nn::device_of(model);
   for (auto& batch : loader) {
     if (skipped < hooks.skip_steps) {
       ++skipped;
       continue;
     }
     if (total <= 0) break;
-    Tensor logits = model(batch.images);
-    Tensor loss = cross_entropy(logits, batch.labels);
+    Tensor logits = model(batch.images.to(device));
+    Tensor loss = cross_entropy(logits, batch.labels.to(device));
     const double ce = loss.item();
     double extra_value = 0;
     if (hooks.extra_loss) {
@@ -122,10 +124,11 @@ EpochResult evaluate(nn::Module& model, Loader& loader) {
   RunningMean loss_mean;
   Accuracy acc;
   Stopwatch clock;
+  const Device device = nn::device_of(model);
   for (auto& batch : loader) {
-    Tensor logits = model(batch.images);
+    Tensor logits = model(batch.images.to(device));
     const int64_t n = batch.labels.size(0);
-    loss_mean.add(cross_entropy(logits, batch.labels).item(), n);
+    loss_mean.add(cross_entropy(logits, batch.labels.to(device)).item(), n);
     acc.add(logits, batch.labels);
     r.images += n;
     ++r.steps;

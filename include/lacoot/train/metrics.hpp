@@ -21,9 +21,9 @@ inline int64_t topk_correct(const Tensor& logits, const Tensor& labels, int64_t 
                labels.dtype() == kInt64, "topk_correct: expected logits [N, classes] and int64 labels [N], got ",
                shape_str(logits.shape()), " and ", shape_str(labels.shape()), " ", dtype_name(labels.dtype()));
   const int64_t n = logits.size(0), c = logits.size(1);
-  Tensor l = logits.dtype() == kFloat64 ? logits : logits.to(kFloat64);
+  const Tensor l = logits.to(kFloat64).cpu(), on_host = labels.cpu();  // counted on the host
   const double* p = l.data<double>();
-  const int64_t* y = labels.data<int64_t>();
+  const int64_t* y = on_host.data<int64_t>();
   int64_t correct = 0;
   for (int64_t i = 0; i < n; ++i) {
     LACOOT_CHECK(y[i] >= 0 && y[i] < c, "topk_correct: label ", y[i], " of row ", i, " is outside [0, ", c, ")");
