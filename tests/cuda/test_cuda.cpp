@@ -542,3 +542,50 @@ TEST_CASE("cuda: five SGD steps of ResNet-18-CIFAR (with LaCoOT's regulariser) f
     lacoot::test::check_close(gpu_state[i++].second, values_of(t), 1e-8);
   }
 }
+
+TEST_CASE("cuda: permute, transpose, expand, cat, stack, narrow, slice, pad and roll equal the CPU") {
+  if (!have_gpu()) return;
+  manual_seed(12);
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = randn({3, 4, 5}, dt), y = randn({3, 2, 5}, dt);
+    check_against_cpu("permute", [](auto& v) { return permute(v[0], {2, 0, 1}); }, {x}, 0);
+    check_against_cpu("transpose", [](auto& v) { return transpose(v[0], 0, 2); }, {x}, 0);
+    check_against_cpu("expand", [](auto& v) { return expand(v[0], {2, 3, 4, 5}); }, {randn({3, 1, 5}, dt)}, 1e-6);
+    check_against_cpu("cat", [](auto& v) { return cat({v[0], v[1]}, 1); }, {x, y}, 0);
+    check_against_cpu("stack", [](auto& v) { return stack({v[0], v[1]}, 2); }, {x, x}, 0);
+    check_against_cpu("narrow, a copy", [](auto& v) { return narrow(v[0], 1, 1, 2); }, {x}, 0);
+    check_against_cpu("narrow, a view", [](auto& v) { return narrow(v[0], 0, 1, 2); }, {x}, 0);
+    check_against_cpu("slice with a step", [](auto& v) { return slice(v[0], 2, 0, 5, 2); }, {x}, 0);
+    check_against_cpu("pad", [](auto& v) { return pad(v[0], {1, 2, 0, 1}, 0.5); }, {x}, 0);
+    check_against_cpu("roll", [](auto& v) { return roll(v[0], {2, -1}, {1, 2}); }, {x}, 0);
+  }
+  check_against_cpu("int64 permute", [](auto& v) { return permute(v[0], {1, 0}); },
+                    {reshape(arange(0, 12, 1, kInt64), {3, 4})}, 0);
+}
+
+TEST_CASE("cuda: gradcheck on the GPU (float64): a conv-BN-ReLU-pool-linear-loss chain, layer norm, softmax, Max-SWD") {
+  if (!have_gpu()) return;
+  manual_seed(13);
+  auto on_gpu = [](std::vector<Tensor> v) {
+    for (Tensor& t : v) t = t.to(kFloat64).to(kCUDA);
+    return v;
+  };
+  Tensor target = tensor(std::vector<int64_t>{1, 0, 2}, {3}).to(kCUDA);
+  auto chain = [&](const std::vector<Tensor>& v) {
+    Tensor h = conv2d(v[0], v[1], v[2], {.padding = 1});
+    h = relu(batch_norm(h, {}, {}, v[3], v[4], /*training=*/true));
+    h = adaptive_avg_pool2d(max_pool2d(h, 2), 1);
+    return cross_entropy(linear(flatten(h, 1), v[5]), target);
+  };
+  GradcheckResult r = gradcheck(chain, on_gpu({randn({3, 2, 6, 6}), randn({4, 2, 3, 3}), randn({4}), add(rand({4}), 0.5),
+                                               randn({4}), randn({3, 4})}));
+  CHECK_MESSAGE(r.ok, r.report);
+  r = gradcheck([](const std::vector<Tensor>& v) { return layer_norm(v[0], {5}, v[1], v[2]); },
+                on_gpu({randn({3, 5}), randn({5}), randn({5})}));
+  CHECK_MESSAGE(r.ok, r.report);
+  r = gradcheck([](const std::vector<Tensor>& v) { return log_softmax(v[0], 1); }, on_gpu({randn({3, 7})}));
+  CHECK_MESSAGE(r.ok, r.report);
+  r = gradcheck([](const std::vector<Tensor>& v) { return max_sliced_wasserstein(v[0], v[1], v[2]); },
+                on_gpu({randn({6, 4}), randn({5, 4}), random_projections(4, 8, default_generator(), kFloat64)}));
+  CHECK_MESSAGE(r.ok, r.report);
+}

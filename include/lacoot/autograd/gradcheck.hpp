@@ -48,9 +48,9 @@ struct GradcheckResult {
 namespace detail {
 
 inline double dot_f64(const Tensor& a, const Tensor& b) {
-  Tensor a64 = a.dtype() == kFloat64 ? a : a.to(kFloat64);
+  const Tensor a64 = a.to(kFloat64).cpu(), b64 = b.cpu();  // summed on the host, whatever the device
   const double* pa = a64.data<double>();
-  const double* pb = b.data<double>();
+  const double* pb = b64.data<double>();
   double s = 0;
   for (int64_t i = 0; i < a64.numel(); ++i) s += pa[i] * pb[i];
   return s;
@@ -88,7 +88,7 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
   LACOOT_CHECK(y.dtype() == kFloat64, "gradcheck: the function returned ", dtype_name(y.dtype()),
                " for float64 inputs; ops must keep the dtype");
   Generator gen(opt.seed);
-  Tensor r = randn(y.shape(), kFloat64, gen);
+  Tensor r = randn(y.shape(), kFloat64, gen).to(y.device());
   y.backward(r);
 
   GradcheckResult res;
@@ -97,15 +97,23 @@ inline GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Te
   NoGradGuard no_grad;
   for (std::size_t i = 0; i < x.size(); ++i) {
     if (!checked[i]) continue;
-    Tensor analytic = x[i].grad();
-    double* p = x[i].data<double>();
+    const Tensor analytic = x[i].grad().defined() ? x[i].grad().cpu() : Tensor();
+    const Tensor host = x[i].cpu();  // x[i] itself on the CPU; a copy of a GPU input
+    double* p = host.data<double>();
+    // Element j of x[i] set to v (on a GPU: the one element copied over).
+    auto set = [&](int64_t j, double v) {
+      p[j] = v;
+      if (!x[i].device().is_cpu())
+        lacoot::detail::copy_bytes(static_cast<double*>(x[i].raw_data()) + j, x[i].device(), p + j, kCPU,
+                                   sizeof(double));
+    };
     for (int64_t j = 0; j < x[i].numel(); ++j) {
       const double saved = p[j];
-      p[j] = saved + opt.eps;
+      set(j, saved + opt.eps);
       double plus = detail::dot_f64(f(x), r);
-      p[j] = saved - opt.eps;
+      set(j, saved - opt.eps);
       double minus = detail::dot_f64(f(x), r);
-      p[j] = saved;
+      set(j, saved);
       double numeric = (plus - minus) / (2 * opt.eps);
       double a = analytic.defined() ? analytic.data<double>()[j] : 0.0;
       double err = std::abs(a - numeric);

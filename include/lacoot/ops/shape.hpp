@@ -4,7 +4,8 @@
 // transpose, expand / broadcast_to, cat, stack, narrow, select, slice, split, chunk, pad
 // (constant mode) and roll, with PyTorch's names, arguments and semantics.
 // Needs: ops/common.hpp, ops/elementwise.hpp (sum_to, for expand's backward),
-// backend/cpu/permute.hpp, backend/cpu/copy_box.hpp.
+// backend/cpu/permute.hpp, backend/cpu/copy_box.hpp; with CUDA, backend/cuda/kernels.hpp (every
+// copy here is one strided copy on the GPU).
 // Leaves out: strided views. A lacoot tensor is always contiguous, so only the ops that keep
 // the elements in the same row-major order (reshape and friends, and narrow when the kept
 // part is one contiguous run) share storage; permute, transpose, expand, slice with a step
@@ -26,6 +27,10 @@
 #include "../backend/cpu/permute.hpp"
 #include "common.hpp"
 #include "elementwise.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/kernels.hpp"
+#include "../backend/cuda/runtime.hpp"
+#endif
 
 namespace lacoot {
 namespace detail {
@@ -73,9 +78,46 @@ inline Tensor alias_reshape(const char* op, const Tensor& input, Shape shape) {
   return out;
 }
 
+#if LACOOT_WITH_CUDA
+// On the GPU, the copies of this header as one strided copy: extent's elements, read from src
+// at src_base + Σ k_d · src_stride[d] and written to dst's contiguous layout (or its box).
+inline void cuda_copy(const Tensor& src, int64_t src_base, const std::vector<int64_t>& src_stride, const Tensor& dst,
+                      int64_t dst_base, const std::vector<int64_t>& dst_stride, const Shape& extent) {
+  LACOOT_CHECK(extent.size() <= static_cast<std::size_t>(cuda::kernels::kMaxDims), "copy on ",
+               src.device().str(), ": at most ", cuda::kernels::kMaxDims, " dimensions, got ", shape_str(extent));
+  cuda::kernels::Strided L;
+  L.nd = static_cast<int>(extent.size());
+  L.n = lacoot::numel(extent);
+  L.src_base = src_base, L.dst_base = dst_base;
+  for (std::size_t d = 0; d < extent.size(); ++d) {
+    L.extent[d] = extent[d];
+    L.src_stride[d] = src_stride[d];
+    L.dst_stride[d] = dst_stride[d];
+  }
+  cuda::kernels::copy_strided(src.raw_data(), dst.raw_data(), src.dtype(), L, cuda::stream(src.device().index));
+}
+
+// A box's first element and its per-dimension steps, in elements of its contiguous tensor.
+inline std::pair<int64_t, std::vector<int64_t>> box_offsets(const StridedBox& b) {
+  const std::vector<int64_t> c = contiguous_strides(b.shape);
+  int64_t base = 0;
+  std::vector<int64_t> step(c.size());
+  for (std::size_t d = 0; d < c.size(); ++d) base += b.start[d] * c[d], step[d] = b.step[d] * c[d];
+  return {base, step};
+}
+#endif
+
 // dst's box `to` = src's box `from` (src and dst share a dtype): the typed call of the kernel.
 inline void copy_tensor_box(const Tensor& src, const StridedBox& from, const Tensor& dst,
                             const StridedBox& to, const Shape& extent) {
+#if LACOOT_WITH_CUDA
+  if (src.device().is_cuda()) {
+    const auto [src_base, src_step] = box_offsets(from);
+    const auto [dst_base, dst_step] = box_offsets(to);
+    cuda_copy(src, src_base, src_step, dst, dst_base, dst_step, extent);
+    return;
+  }
+#endif
   dispatch_all(src.dtype(), "copy_box", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::copy_box(src.data<T>(), from, dst.data<T>(), to, extent);
@@ -154,7 +196,7 @@ inline Tensor unsqueeze(const Tensor& input, int64_t dim) {
 // Output dimension k is input dimension dims[k]: permute of [N, C, H, W] by {0, 2, 3, 1} is
 // [N, H, W, C] (torch.permute). Copies into a new contiguous tensor.
 inline Tensor permute(const Tensor& input, std::vector<int64_t> dims) {
-  detail::check_same("permute", {input});
+  detail::check_same("permute", {input}, detail::Cuda::kernel);
   const int64_t nd = input.dim();
   LACOOT_CHECK(static_cast<int64_t>(dims.size()) == nd, "permute: got dims ", shape_str(dims),
                " for a tensor of shape ", shape_str(input.shape()), " (expected each of its ", nd,
@@ -169,6 +211,14 @@ inline Tensor permute(const Tensor& input, std::vector<int64_t> dims) {
     out_shape[k] = input.shape()[d];
   }
   Tensor out = Tensor::empty(out_shape, input.dtype(), input.device());
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) {  // out[k] = in[Σ k_d · stride(dims[d])]
+    const std::vector<int64_t> in_stride = contiguous_strides(input.shape());
+    std::vector<int64_t> from(dims.size());
+    for (std::size_t k = 0; k < dims.size(); ++k) from[k] = in_stride[static_cast<std::size_t>(dims[k])];
+    detail::cuda_copy(input, 0, from, out, 0, contiguous_strides(out_shape), out_shape);
+  } else
+#endif
   dispatch_all(input.dtype(), "permute", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::permute_kernel(input.data<T>(), input.shape(), dims, out.data<T>());
@@ -198,7 +248,7 @@ inline Tensor transpose(const Tensor& input, int64_t dim0, int64_t dim1) {
 // keeps a dimension's size (Tensor.expand). expand of [3, 1] to {2, 3, 4} is [2, 3, 4].
 // A copy here; the backward sums over the repeats.
 inline Tensor expand(const Tensor& input, Shape size) {
-  detail::check_same("expand", {input});
+  detail::check_same("expand", {input}, detail::Cuda::kernel);
   const Shape& in = input.shape();
   LACOOT_CHECK(size.size() >= in.size(), "expand: the target shape ", shape_str(size), " has fewer "
                "dimensions than the tensor (shape ", shape_str(in), ")");
@@ -216,6 +266,14 @@ inline Tensor expand(const Tensor& input, Shape size) {
                  shape_str(size), ", tensor shape ", shape_str(in), ")");
   }
   Tensor out = Tensor::empty(size, input.dtype(), input.device());
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) {  // stride 0 along the repeated dimensions
+    const std::vector<int64_t> own = contiguous_strides(in);
+    std::vector<int64_t> from(size.size(), 0);
+    for (std::size_t i = lead; i < size.size(); ++i) from[i] = in[i - lead] == 1 ? 0 : own[i - lead];
+    detail::cuda_copy(input, 0, from, out, 0, contiguous_strides(size), size);
+  } else
+#endif
   dispatch_all(input.dtype(), "expand", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::broadcast_kernel<1>(std::array<const T*, 1>{input.data<T>()}, std::array<Shape, 1>{in},
@@ -236,7 +294,7 @@ inline Tensor broadcast_to(const Tensor& input, Shape shape) { return expand(inp
 // cat of [2, 3] and [4, 3] along 0 is [6, 3].
 inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0) {
   LACOOT_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
-  detail::check_same("cat", tensors);
+  detail::check_same("cat", tensors, detail::Cuda::kernel);
   const Shape& first = tensors[0].shape();
   LACOOT_CHECK(!first.empty(), "cat: a zero-dimensional tensor cannot be concatenated (hint: "
                "use stack, or unsqueeze it first)");
@@ -279,7 +337,7 @@ inline Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0) {
 // tensors along 1 is [2, 3, 5]. It is cat of the tensors unsqueezed at dim.
 inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0) {
   LACOOT_CHECK(!tensors.empty(), "stack: expected a non-empty list of tensors");
-  detail::check_same("stack", tensors);
+  detail::check_same("stack", tensors, detail::Cuda::kernel);
   const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
   std::vector<Tensor> parts;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -297,7 +355,7 @@ inline Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0) {
 // the end. When the part is one contiguous run (every dimension before dim has size 1) the
 // result shares input's storage, as PyTorch's view does; otherwise it is a copy.
 inline Tensor narrow(const Tensor& input, int64_t dim, int64_t start, int64_t length) {
-  detail::check_same("narrow", {input});
+  detail::check_same("narrow", {input}, detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() > 0, "narrow: cannot be applied to a 0-dim tensor");
   const int64_t d = wrap_dim(dim, input.dim(), "narrow");
   const Shape& in = input.shape();
@@ -342,7 +400,7 @@ inline Tensor select(const Tensor& input, int64_t dim, int64_t index) {
 // slice(x, 0, 1, std::nullopt, 2) on [5, ...] takes rows 1 and 3.
 inline Tensor slice(const Tensor& input, int64_t dim = 0, std::optional<int64_t> start = std::nullopt,
                     std::optional<int64_t> end = std::nullopt, int64_t step = 1) {
-  detail::check_same("slice", {input});
+  detail::check_same("slice", {input}, detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() > 0, "slice: cannot be applied to a 0-dim tensor");
   LACOOT_CHECK(step > 0, "slice: step must be positive, got ", step);
   const int64_t d = wrap_dim(dim, input.dim(), "slice"), size = input.size(d);
@@ -414,7 +472,7 @@ inline std::vector<Tensor> chunk(const Tensor& input, int64_t chunks, int64_t di
 // {left, right} pads the width, {left, right, top, bottom} width and height. A negative count
 // crops instead. pad of a [2, 3] tensor with {1, 0, -1, 2} is [2 - 1 + 2, 3 + 1] = [3, 4].
 inline Tensor pad(const Tensor& input, const std::vector<int64_t>& pad, double value = 0.0) {
-  detail::check_same("pad", {input});
+  detail::check_same("pad", {input}, detail::Cuda::kernel);
   const Shape& in = input.shape();
   const std::size_t nd = in.size(), pairs = pad.size() / 2;
   LACOOT_CHECK(pad.size() % 2 == 0, "pad: the padding list must hold (before, after) pairs, last "
@@ -468,7 +526,7 @@ inline Tensor roll_once(const Tensor& x, int64_t shift, int64_t d) {
 // Shifts elements along dims by shifts, wrapping around (torch.roll): roll of [1, 2, 3, 4] by
 // {1} is [4, 1, 2, 3]. With no dims the tensor is rolled as if flattened (one shift).
 inline Tensor roll(const Tensor& input, const std::vector<int64_t>& shifts, const std::vector<int64_t>& dims = {}) {
-  detail::check_same("roll", {input});
+  detail::check_same("roll", {input}, detail::Cuda::kernel);
   Tensor out;
   if (dims.empty()) {
     LACOOT_CHECK(shifts.size() == 1, "roll: without dims the tensor is rolled as if flattened and "

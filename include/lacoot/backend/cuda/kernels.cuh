@@ -38,6 +38,20 @@ __global__ void fill_kernel(T* dst, int64_t n, T value) {
     dst[i] = value;
 }
 
+template <class T>
+__global__ void copy_strided_kernel(const T* src, T* dst, Strided L) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < L.n; i += int64_t{gridDim.x} * blockDim.x) {
+    int64_t s = L.src_base, d = L.dst_base, rem = i;
+    for (int k = L.nd - 1; k >= 0; --k) {
+      const int64_t idx = rem % L.extent[k];
+      rem /= L.extent[k];
+      s += idx * L.src_stride[k];
+      d += idx * L.dst_stride[k];
+    }
+    dst[d] = src[s];
+  }
+}
+
 template <class D, class S>
 __global__ void cast_kernel(D* dst, const S* src, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
@@ -154,6 +168,16 @@ void fill(void* dst, DType dtype, int64_t n, double value, cudaStream_t stream) 
     using T = typename decltype(tag)::type;
     detail::fill_kernel<T><<<detail::blocks_for(n), detail::kThreads, 0, stream>>>(
         static_cast<T*>(dst), n, static_cast<T>(value));
+  });
+  LACOOT_CUDA_CHECK(cudaGetLastError());
+}
+
+void copy_strided(const void* src, void* dst, DType dtype, const Strided& layout, cudaStream_t stream) {
+  if (layout.n == 0) return;
+  dispatch_all(dtype, "copy_strided", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    detail::copy_strided_kernel<<<detail::blocks_for(layout.n), detail::kThreads, 0, stream>>>(
+        static_cast<const T*>(src), static_cast<T*>(dst), layout);
   });
   LACOOT_CUDA_CHECK(cudaGetLastError());
 }

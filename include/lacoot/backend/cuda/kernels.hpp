@@ -49,8 +49,23 @@ struct SumTo {
   int64_t reduced_stride[kMaxDims] = {};
 };
 
+// A strided copy: for every multi-index k of `extent` (nd ≤ kMaxDims dims, n elements),
+// dst[dst_base + Σ k_d · dst_stride[d]] = src[src_base + Σ k_d · src_stride[d]], in elements.
+// permute (permuted strides), expand (stride 0) and the boxes of cat, narrow, slice, pad and
+// roll are all such copies.
+struct Strided {
+  int nd = 0;
+  int64_t n = 0;
+  int64_t extent[kMaxDims] = {};
+  int64_t src_base = 0, dst_base = 0;
+  int64_t src_stride[kMaxDims] = {};
+  int64_t dst_stride[kMaxDims] = {};
+};
+
 // dst[i] = value for i < n (value converted to dtype), on `stream`.
 void fill(void* dst, DType dtype, int64_t n, double value, cudaStream_t stream);
+// The strided copy of `layout` for elements of dtype (any dtype).
+void copy_strided(const void* src, void* dst, DType dtype, const Strided& layout, cudaStream_t stream);
 // dst[i] = static_cast<dst_dtype>(src[i]) for i < n, on `stream`.
 void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n, cudaStream_t stream);
 
