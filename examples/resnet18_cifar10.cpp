@@ -48,7 +48,7 @@ int main(int argc, char** argv) try {
   auto model = models::resnet18_cifar({.num_classes = 10});
   examples::print_model("ResNet-18-CIFAR", *model);
 
-  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
+  model->to(train::device_option(args));  // --device cuda: on the GPU
 
   // 3. SGD with momentum and coupled weight decay; the lr drops tenfold at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

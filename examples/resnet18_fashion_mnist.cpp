@@ -46,7 +46,7 @@ int main(int argc, char** argv) try {
   for (auto& [path, block] : nn::blocks(*model)) std::printf(" %s", path.c_str());
   std::printf("\n");
 
-  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
+  model->to(train::device_option(args));  // --device cuda: on the GPU
 
   // 3. The optimiser and the schedule: cosine decay stepped after every iteration.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

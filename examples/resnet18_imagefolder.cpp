@@ -70,7 +70,7 @@ int main(int argc, char** argv) try {
               static_cast<long long>(folder.num_classes));
   examples::print_model("ResNet-18", *model);
 
-  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
+  model->to(train::device_option(args));  // --device cuda: on the GPU
 
   // 3. Adam on every parameter, pretrained or new, at one constant lr.
   optim::Adam adam(model->named_parameters(), {.lr = args.number("lr", 1e-4), .weight_decay = 0});

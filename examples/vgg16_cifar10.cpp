@@ -46,7 +46,7 @@ int main(int argc, char** argv) try {
   auto model = models::vgg16_bn({.num_classes = 10, .cifar_head = true});
   examples::print_model("VGG-16-BN (CIFAR head)", *model);
 
-  model->to(resolve_device(Device::parse(args.str("device", "cpu"))));  // --device cuda: on the GPU
+  model->to(train::device_option(args));  // --device cuda: on the GPU
 
   // 3. SGD at lr 0.01, the paper's VGG setting; the same steps at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.01), .momentum = 0.9, .weight_decay = 1e-4});

@@ -31,7 +31,7 @@ int main(int argc, char** argv) try {
   const int64_t batch = args.integer("batch", 128), steps = args.integer("steps", 10);
   manual_seed(0);
   auto model = models::resnet18_cifar({.num_classes = 10, .width = args.integer("width", 64)});
-  const Device device = resolve_device(Device::parse(args.str("device", "cpu")));
+  const Device device = train::device_option(args);
   model->to(device);
   optim::SGD sgd(model->named_parameters(), {.lr = 0.01, .momentum = 0.9, .weight_decay = 1e-4});
   Tensor x = randn({batch, 3, 32, 32});

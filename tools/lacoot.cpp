@@ -48,7 +48,7 @@
 
 using namespace lacoot;
 using lacoot::detail::collapse_command;
-using lacoot::detail::device_option;
+using lacoot::train::device_option;
 using lacoot::detail::load_model;
 
 namespace {

@@ -34,10 +34,6 @@ inline models::ModelOptions options_from_weights(const Safetensors& w, const std
   return o;
 }
 
-// --device D, resolved: cpu (the default), cuda or cuda:N; a CUDA device where this build or
-// machine has none is the CPU, said once on stderr (resolve_device).
-inline Device device_option(const train::Args& a) { return resolve_device(Device::parse(a.str("device", "cpu"))); }
-
 // The model named `model_name` with the weights of `path`: sizes read from the weights, and the
 // blocks a collapse removed (metadata "removed_blocks", written by lacoot collapse) removed again;
 // on the device of --device (cpu, cuda, cuda:N; default cpu; the CPU, said once, without a GPU).
@@ -51,7 +47,7 @@ inline nn::ModulePtr load_model(const std::string& model_name, const std::string
       start = comma + 1;
     }
   model->load_state_dict(weights.tensors);
-  model->to(device_option(a));
+  model->to(train::device_option(a));
   return model;
 }
 

@@ -1,7 +1,7 @@
 // lacoot/ops/common.hpp — what every op header shares: argument checks and the includes.
 //
 // Holds: Cuda (whether an op has a CUDA kernel), check_device, check_defined, check_same (dtype
-// and device of several tensors), check_floating, check_dim, scalar_like.
+// and device of several tensors), check_floating, check_dim, raw_or_null, scalar_like.
 // Needs: core/, autograd/node.hpp.
 #pragma once
 
@@ -52,6 +52,9 @@ inline void check_dim(const char* op, const Tensor& t, int64_t ndim, const char*
   LACOOT_CHECK(t.dim() == ndim, op, ": expected a ", ndim, "-D input (", layout,
                "), got shape ", shape_str(t.shape()));
 }
+
+// An optional tensor's elements, untyped, or null when it is absent (for the CUDA kernels).
+inline void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
 // A 0-d tensor holding v, with t's dtype and device.
 inline Tensor scalar_like(const Tensor& t, double v) { return full({}, v, t.dtype(), t.device()); }

@@ -37,9 +37,6 @@ namespace detail {
 // What a backward closure keeps of an optional tensor: detached, or undefined if absent.
 inline Tensor detach_if_defined(const Tensor& t) { return t.defined() ? t.detach() : Tensor(); }
 
-// An optional tensor's elements, untyped, or null when it is absent (for the CUDA kernels).
-inline void* raw_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
-
 // A typed pointer to an optional tensor's elements, or null when it is absent.
 template <class T>
 const T* data_or_null(const Tensor& t) {

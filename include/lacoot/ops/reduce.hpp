@@ -265,7 +265,7 @@ ValuesIndices arg_reduce(const char* op, const Tensor& input, int64_t dim, bool 
                     Tensor::empty(out_shape, kInt64, input.device())};
 #if LACOOT_WITH_CUDA
   if (input.device().is_cuda()) {
-    cuda::arg_reduce(Better::largest, input, cuda::lines_along(input.shape(), d), out.values, out.indices);
+    cuda::arg_reduce(Better::largest, input, {s.outer, s.size, s.inner}, out.values, out.indices);
     return out;
   }
 #endif

@@ -37,9 +37,9 @@ inline void wasserstein_columns(const Tensor& u, const Tensor& v, int64_t n, int
   if (u.device().is_cuda()) {
     const std::size_t bytes = cuda::kernels::wasserstein_scratch_bytes(n, m, K, u.dtype());
     Tensor scratch = Tensor::empty({static_cast<int64_t>(bytes / 8 + 1)}, kInt64, u.device());
-    auto raw = [](const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; };
-    cuda::kernels::wasserstein_1d_columns(u.raw_data(), v.raw_data(), n, m, K, raw(a), raw(b), p, w.raw_data(), raw(g),
-                                          raw(gu), raw(gv), scratch.raw_data(), u.dtype(),
+    cuda::kernels::wasserstein_1d_columns(u.raw_data(), v.raw_data(), n, m, K, raw_or_null(a), raw_or_null(b), p,
+                                          w.raw_data(), raw_or_null(g), raw_or_null(gu), raw_or_null(gv),
+                                          scratch.raw_data(), u.dtype(),
                                           cuda::stream(u.device().index));
     return;
   }

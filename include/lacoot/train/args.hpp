@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/device_ops.hpp"
 #include "../core/error.hpp"
 
 namespace lacoot::train {
@@ -69,5 +70,9 @@ struct Args {
     return static_cast<int64_t>(v);
   }
 };
+
+// --device D, resolved: cpu (the default), cuda or cuda:N; a CUDA device where this build or
+// machine has none is the CPU, said once on stderr (resolve_device).
+inline Device device_option(const Args& a) { return resolve_device(Device::parse(a.str("device", "cpu"))); }
 
 }  // namespace lacoot::train

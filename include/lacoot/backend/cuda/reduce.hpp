@@ -1,7 +1,7 @@
 // lacoot/backend/cuda/reduce.hpp — reductions, softmax and the class losses on CUDA tensors,
 // from plain C++.
 //
-// Holds: Lines and lines_along (a tensor seen as [outer, size, inner] around one dim), sum, arg_reduce,
+// Holds: Lines (a tensor seen as [outer, size, inner] around one dim), sum, arg_reduce,
 // scatter_picked, distribute_evenly, softmax, softmax_backward, class_loss_terms and
 // class_loss_backward on Tensors: each launches its kernel of reduce_kernels.cuh on the
 // device's stream. ops/reduce.hpp, ops/softmax.hpp and ops/loss.hpp call them for cuda tensors.
@@ -12,20 +12,11 @@
 
 namespace lacoot::cuda {
 
-// A tensor seen as [outer, size, inner] around one dim, as backend::cpu::DimSplit.
+// A tensor seen as [outer, size, inner] around one dim: backend::cpu::DimSplit's sizes, which
+// the ops work out and pass on.
 struct Lines {
   int64_t outer = 1, size = 1, inner = 1;
 };
-
-// The lines of `shape` along dim d: outer = the product of the sizes before d, inner = after.
-inline Lines lines_along(const Shape& shape, int64_t d) {
-  Lines l;
-  for (std::size_t e = 0; e < shape.size(); ++e) {
-    const auto ie = static_cast<int64_t>(e);
-    (ie < d ? l.outer : ie == d ? l.size : l.inner) *= shape[e];
-  }
-  return l;
-}
 
 // out (its elements as many as `keep`, which is x's shape with the reduced dims as 1) =
 // scale · Σ x over the reduced dims or, with `center` (float64, of shape `keep`),
