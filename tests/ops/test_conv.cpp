@@ -31,7 +31,8 @@ Tensor fill(Shape shape, int64_t mul, int64_t mod, int64_t sub, double div, DTyp
 // The kernel paths to run each check under: default grouping; one image per GEMM (output
 // written in place), with several tasks summed in each weight-gradient slot; many images per
 // GEMM; tasks one after the other, each split over the threads; the weight gradient of large
-// weights, in chunks of one image.
+// weights, in chunks of one image; the weight gradient from channels-last patches, in slots and
+// in chunks.
 struct Path {
   const char* name;
   ConvTuning tuning;
@@ -42,6 +43,11 @@ const Path kPaths[] = {
     {"many images per GEMM", ConvTuning{.target_columns = 1 << 20, .task_buffer_bytes = 1 << 20}},
     {"one task at a time", ConvTuning{.min_parallel_tasks = 1 << 30}},
     {"chunked weight gradient", ConvTuning{.weight_slot_bytes = 0, .chunk_buffer_bytes = 1}},
+    {"weight gradient from channels-last patches",
+     ConvTuning{.patches_min_channels = 1, .patches_in_place_only = false}},
+    {"chunked weight gradient from patches",
+     ConvTuning{.weight_slot_bytes = 0, .chunk_buffer_bytes = 1, .patches_min_channels = 1,
+                .patches_in_place_only = false}},
 };
 
 // Sets the tuning for the lifetime of the guard.
@@ -160,11 +166,16 @@ TEST_CASE("conv2d float32 agrees with float64 on a larger layer, forward and bac
 
 TEST_CASE("conv2d results do not depend on the thread count") {
   // Tasks one per thread, with slots for the weight gradient; tasks split over the threads,
-  // with the weight gradient in chunks split by gemm() (tiles and parts of the depth).
+  // with the weight gradient in chunks split by gemm() (tiles and parts of the depth); both
+  // again with the weight gradient from channels-last patches.
   const ConvTuning tunings[] = {
       ConvTuning{.target_columns = 64},
       ConvTuning{.target_columns = 1 << 20, .min_parallel_tasks = 1 << 30, .weight_slot_bytes = 0,
-                 .chunk_buffer_bytes = 800'000}};  // two chunks of 10 images, depth 2560 each
+                 .chunk_buffer_bytes = 800'000},  // two chunks of 10 images, depth 2560 each
+      ConvTuning{.target_columns = 64, .patches_min_channels = 1, .patches_in_place_only = false},
+      ConvTuning{.target_columns = 1 << 20, .min_parallel_tasks = 1 << 30, .weight_slot_bytes = 0,
+                 .chunk_buffer_bytes = 800'000, .patches_min_channels = 1,
+                 .patches_in_place_only = false}};
   Tensor x = randn({20, 8, 16, 16}), w = randn({32, 8, 3, 3}), b = randn({32});
   Tensor g = randn({20, 32, 16, 16});
   CHECK(backend::cpu::gemm_split(32, 72, 2560).k_splits > 1);

@@ -27,13 +27,18 @@
 // conv2d_backward_weight. Every split depends on the shapes only, never on the thread count,
 // so neither do the results.
 //
+// Packing: the weight, the GEMM's left operand in the forward and input-gradient products, is
+// packed once per call for all tasks (pack_weight); the weight gradient of one group reads
+// channels-last patches in place (conv2d_backward_weight).
+//
 // Measured with tools/bench_ops_torch.py (2 Sapphire Rapids cores, batch 128, ResNet-18-CIFAR
-// shapes): the float32 GEMMs (sgemm.hpp) run at 185-205 GFLOP/s per core on these shapes,
-// 80-85% of the FMA peak, and im2col, packing and scatter bring the 3×3 layers to 240-270
-// GFLOP/s forward + backward on the two cores. Against PyTorch 1.13 (oneDNN, up to 87% of
-// peak) that is 0.7-0.95× on the 3×3 layers at 16 to 4 pixels (the 4×4 layer, 256 channels,
-// is the slowest), faster on the stem, the 2×2 layers and the 1×1 downsamples. With Eigen
-// 3.4's kernel (63-68% of peak) these layers ran at 0.55-0.8×.
+// shapes, alternating rounds): the float32 GEMMs (sgemm.hpp) run at 185-205 GFLOP/s per core
+// on these shapes, 80-85% of the FMA peak, and im2col, packing and scatter bring the 3×3 layers
+// to 260-300 GFLOP/s forward + backward on the two cores. Against PyTorch 1.13 (oneDNN, up to
+// 90% of peak) that is 0.77-0.87× on the shape-preserving 3×3 layers at 8 and 4 pixels (the
+// slowest), 0.9-1.1× at 16 pixels and on the strided ones, faster on the stem, the 2×2 layers
+// and the 1×1 downsamples. With Eigen 3.4's kernel (63-68% of peak) these layers ran at
+// 0.55-0.8×.
 #pragma once
 
 #include <algorithm>
@@ -61,6 +66,11 @@ struct ConvTuning {
   int64_t weight_slot_bytes = int64_t{4} << 20;
   int64_t weight_slots = 8;                       // ... this many (a power of two: even shares)
   int64_t chunk_buffer_bytes = int64_t{16} << 20; // columns per chunk, larger weight gradients
+  // The weight gradient from channels-last patches (see conv2d_backward_weight): for one group
+  // of at least this many channels, and, if patches_in_place_only, only where the GEMM reads
+  // the patches in place (float32, few output channels: sgemm.hpp).
+  int64_t patches_min_channels = 16;
+  bool patches_in_place_only = true;
 };
 inline ConvTuning& conv_tuning() {
   static ConvTuning tuning;
@@ -100,10 +110,47 @@ void for_each_task(int64_t N, int64_t per, Task&& task) {
     run(0, tasks, true);
 }
 
+// The weight of every group as the GEMM's left operand op(w_g) (w_g itself [Og, Kg] for the
+// forward, w_gᵀ for the input gradient), packed once per call on all threads, in the layout
+// sgemm reads (sgemm_pack_a): every task multiplies by the same weight, and packing it again
+// per task cost 5-10 % of a 3×3 layer. Null where the GEMM is not sgemm (float64, or a build
+// without AVX2 + FMA): that GEMM packs as it goes.
+template <class T>
+struct PackedWeight {
+  const T* data = nullptr;  // null: not packed
+  int64_t group_stride = 0;
+  const T* group(int64_t g) const { return data ? data + g * group_stride : nullptr; }
+};
+template <class T>
+PackedWeight<T> pack_weight(const T* w, const ConvShape& s, bool transposed) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t Og = s.Og(), Kg = s.Kg();
+    const int64_t M = transposed ? Kg : Og, K = transposed ? Og : Kg;
+    const int64_t size = sgemm_packed_a_size(M, K);
+    float* packed = thread_scratch<ConvScratch, float>(2).get(size * s.groups);
+    for (int64_t g = 0; g < s.groups; ++g)
+      sgemm_pack_a(transposed, M, K, w + g * Og * Kg, Kg, packed + g * size, true);
+    return {packed, size};
+  }
+#endif
+  (void)w, (void)s, (void)transposed;
+  return {};
+}
+
 // C = alpha · op(A) · op(B) + beta · C on this thread or, if `parallel`, on all of them.
+// packed_a: op(A) from pack_weight (PackedWeight::group), or null.
 template <class T>
 void gemm_on(bool parallel, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-             const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+             const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+             const T* packed_a = nullptr) {
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>)
+    if (packed_a)
+      return sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc,
+                   parallel && M * N * K >= kGemmSerialWork, packed_a);
+#endif
+  (void)packed_a;
   (parallel ? gemm<T> : gemm_serial<T>)(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -117,6 +164,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, const ConvShape& s, T* o
   if (s.depthwise()) return depthwise_forward(x, w, b, s, out);
   const int64_t P = s.P(), O = s.O, Og = s.Og(), Kg = s.Kg(), CHW = s.C * s.H * s.W;
   const Im2col im2col(s);
+  const detail::PackedWeight<T> packed = detail::pack_weight(w, s, false);
   detail::for_each_task<T>(s.N, detail::images_per_task(s, sizeof(T)), [&](
       int64_t n0, int64_t m, bool parallel, Scratch<T>& cols_buf, Scratch<T>& y_buf) {
     const int64_t ld = m * P;
@@ -133,7 +181,7 @@ void conv2d_forward(const T* x, const T* w, const T* b, const ConvShape& s, T* o
       for (int64_t o = 0; o < O; ++o) std::fill_n(y + o * P, P, b ? b[o] : T(0));
     for (int64_t g = 0; g < s.groups; ++g)  // y_g = w_g [Og, Kg] · cols_g [Kg, m·P]
       detail::gemm_on(parallel, false, false, Og, ld, Kg, w + g * Og * Kg, Kg, cols + g * Kg * ld,
-                      ld, T(m == 1), y + g * Og * ld, ld);
+                      ld, T(m == 1), y + g * Og * ld, ld, packed.group(g));
     if (m == 1) return;
     auto scatter = [&](int64_t i0, int64_t i1) {
       for (int64_t n = i0; n < i1; ++n)
@@ -158,6 +206,7 @@ void conv2d_backward_input(const T* dout, const T* w, const ConvShape& s, T* dx)
   if (s.depthwise()) return depthwise_backward_input(dout, w, s, dx);
   const int64_t P = s.P(), O = s.O, Og = s.Og(), Kg = s.Kg(), CHW = s.C * s.H * s.W;
   const Im2col im2col(s);
+  const detail::PackedWeight<T> packed = detail::pack_weight(w, s, true);
   detail::for_each_task<T>(s.N, detail::images_per_task(s, sizeof(T)), [&](
       int64_t n0, int64_t m, bool parallel, Scratch<T>& cols_buf, Scratch<T>& g_buf) {
     const int64_t ld = m * P;
@@ -171,13 +220,13 @@ void conv2d_backward_input(const T* dout, const T* w, const ConvShape& s, T* dx)
     if (s.pointwise() && m == 1) {  // dx[n] = wᵀ · dout[n], no col2im
       for (int64_t gr = 0; gr < s.groups; ++gr)
         detail::gemm_on(parallel, true, false, Kg, P, Og, w + gr * Og * Kg, Kg, g + gr * Og * P, P,
-                        T(0), dx_n + gr * Kg * P, P);
+                        T(0), dx_n + gr * Kg * P, P, packed.group(gr));
       return;
     }
     T* dcols = cols_buf.get(s.rows() * ld);
     for (int64_t gr = 0; gr < s.groups; ++gr)  // dcols_g [Kg, m·P] = w_gᵀ · dout_g
       detail::gemm_on(parallel, true, false, Kg, ld, Og, w + gr * Og * Kg, Kg, g + gr * Og * ld, ld,
-                      T(0), dcols + gr * Kg * ld, ld);
+                      T(0), dcols + gr * Kg * ld, ld, packed.group(gr));
     std::fill_n(dx_n, m * CHW, T(0));
     im2col.add_back(dcols, m, dx_n, parallel);
   });
@@ -191,64 +240,117 @@ void conv2d_backward_input(const T* dout, const T* w, const ConvShape& s, T* dx)
 //  - a large weight (late layers, where adding up copies would cost more than it saves) is
 //    summed over chunks of images in order (columns up to chunk_buffer_bytes), each chunk's
 //    product split over the threads by gemm().
+//
+// One group of patches_min_channels or more takes the patches of im2col.hpp (rows, built from
+// the images channels-last) instead of the columns: the GEMM then reads its right operand as
+// it lies, where colsᵀ had to be transposed into its panels, and the sums come out as
+// [O, kh, kw, C], put in dw's order once at the end. On 2 Sapphire Rapids cores (batch 128)
+// this took the weight gradient of the 128-channel 3×3 layer at 8×8 from 9.5-9.6 ms to
+// 8.6-8.7 ms; with more output channels, where sgemm packs its right operand anyway, the
+// columns stayed faster (256 at 4×4: 8.2 against 8.5 ms).
+namespace detail {
+template <class T>
+bool weight_from_patches(const ConvShape& s) {
+  const ConvTuning& tuning = conv_tuning();
+  if (s.groups != 1 || s.pointwise() || s.C < tuning.patches_min_channels) return false;
+  if (!tuning.patches_in_place_only) return true;
+#if defined(__AVX2__) && defined(__FMA__)
+  if constexpr (std::is_same_v<T, float>) return s.O <= kSgemmInPlaceRows;
+#endif
+  return false;
+}
+}  // namespace detail
+
 template <class T>
 void conv2d_backward_weight(const T* dout, const T* x, const ConvShape& s, T* dw) {
   if (s.depthwise()) return depthwise_backward_weight(dout, x, s, dw);
   const int64_t P = s.P(), O = s.O, Og = s.Og(), Kg = s.Kg(), CHW = s.C * s.H * s.W;
   const Im2col im2col(s);
   if (s.N == 0) std::fill_n(dw, O * Kg, T(0));
+  const bool channels_last = detail::weight_from_patches<T>(s);
   // target (+)= Σ over images [n0, n0 + m) of dout_g · cols_gᵀ for every group g (beta = 0
-  // overwrites target).
+  // overwrites target); channels last: target [O, kh, kw, C] (+)= dout · patches.
   auto add_images = [&](int64_t n0, int64_t m, T beta, T* target, Scratch<T>& cols_buf,
                         Scratch<T>& g_buf, bool parallel) {
     const int64_t ld = m * P;
-    const T* cols = x + n0 * CHW;
-    if (!(s.pointwise() && m == 1)) {
-      T* c = cols_buf.get(s.rows() * ld);
-      im2col.columns(x + n0 * CHW, m, c, parallel);
-      cols = c;
-    }
     const T* g = dout + n0 * O * P;
     if (m > 1) {
       T* gb = g_buf.get(O * ld);
       images_to_columns(g, m, O, P, gb, parallel);
       g = gb;
     }
+    if (channels_last) {
+      T* x_cl = thread_scratch<detail::ConvScratch, T>(3).get(m * CHW);
+      T* patches = cols_buf.get(ld * Kg);
+      auto build = [&](int64_t i0, int64_t i1) {
+        to_channels_last(x + (n0 + i0) * CHW, i1 - i0, s.C, s.H * s.W, x_cl + i0 * CHW);
+        patches_channels_last(x_cl + i0 * CHW, i1 - i0, s, patches + i0 * P * Kg);
+      };
+      if (parallel) parallel_for(m, 1, build);
+      else build(0, m);
+      detail::gemm_on(parallel, false, false, O, Kg, ld, g, ld, patches, Kg, beta, target, Kg);
+      return;
+    }
+    const T* cols = x + n0 * CHW;
+    if (!(s.pointwise() && m == 1)) {
+      T* c = cols_buf.get(s.rows() * ld);
+      im2col.columns(x + n0 * CHW, m, c, parallel);
+      cols = c;
+    }
     for (int64_t gr = 0; gr < s.groups; ++gr)  // dw_g [Og, Kg] (+)= dout_g [Og, m·P] · cols_gᵀ
       detail::gemm_on(parallel, false, true, Og, Kg, ld, g + gr * Og * ld, ld, cols + gr * Kg * ld,
                       ld, beta, target + gr * Og * Kg, Kg);
+  };
+
+  // Channels last, the sums go to `sums` [O, kh, kw, C] and are put in dw's order at the end.
+  const int64_t taps = s.kh * s.kw;
+  auto to_weight_order = [&](const T* sums) {
+    parallel_for(O, 1, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t t = 0; t < taps; ++t) dw[(o * s.C + c) * taps + t] = sums[(o * taps + t) * s.C + c];
+    });
   };
 
   const ConvTuning& tuning = conv_tuning();
   if (O * Kg * static_cast<int64_t>(sizeof(T)) <= tuning.weight_slot_bytes) {
     const int64_t per = detail::images_per_task(s, sizeof(T)), tasks = (s.N + per - 1) / per;
     const int64_t slots = std::min(tasks, std::max<int64_t>(1, tuning.weight_slots));
-    std::vector<T> partial(static_cast<std::size_t>(std::max<int64_t>(slots - 1, 0) * O * Kg));
+    // Slot 0 sums into dw itself, unless its sums need reordering.
+    const int64_t own = channels_last ? 0 : 1;
+    // Uninitialised (each slot's first product overwrites) and kept between calls: a fresh
+    // zeroed vector cost its megabytes' page faults and memset on every call.
+    T* partial = thread_scratch<detail::ConvScratch, T>(2).get(std::max<int64_t>(slots - own, 1) * O * Kg);
+    auto slot_sums = [&](int64_t k) { return k < own ? dw : partial + (k - own) * O * Kg; };
     parallel_for(slots, 1, [&](int64_t k0, int64_t k1) {
       Scratch<T>& cols_buf = thread_scratch<detail::ConvScratch, T>(0);
       Scratch<T>& g_buf = thread_scratch<detail::ConvScratch, T>(1);
       for (int64_t k = k0; k < k1; ++k) {
-        T* target = k == 0 ? dw : partial.data() + (k - 1) * O * Kg;
         const int64_t first = tasks * k / slots, last = tasks * (k + 1) / slots;
         for (int64_t t = first; t < last; ++t)
-          add_images(t * per, std::min(per, s.N - t * per), T(t == first ? 0 : 1), target,
+          add_images(t * per, std::min(per, s.N - t * per), T(t == first ? 0 : 1), slot_sums(k),
                      cols_buf, g_buf, false);
       }
     });
+    T* total = slot_sums(0);
     parallel_for(O * Kg, 1 << 14, [&](int64_t i0, int64_t i1) {
       for (int64_t k = 1; k < slots; ++k) {  // in slot order
-        const T* p = partial.data() + (k - 1) * O * Kg;
-        for (int64_t i = i0; i < i1; ++i) dw[i] += p[i];
+        const T* p = slot_sums(k);
+        for (int64_t i = i0; i < i1; ++i) total[i] += p[i];
       }
     });
+    if (channels_last) to_weight_order(total);
     return;
   }
   const int64_t per = std::clamp<int64_t>(
       tuning.chunk_buffer_bytes / std::max<int64_t>(1, s.rows() * P * int64_t(sizeof(T))), 1, s.N);
   Scratch<T>& cols_buf = thread_scratch<detail::ConvScratch, T>(0);
   Scratch<T>& g_buf = thread_scratch<detail::ConvScratch, T>(1);
+  std::vector<T> sums(static_cast<std::size_t>(channels_last ? O * Kg : 0));
+  T* target = channels_last ? sums.data() : dw;
   for (int64_t n0 = 0; n0 < s.N; n0 += per)
-    add_images(n0, std::min(per, s.N - n0), T(n0 == 0 ? 0 : 1), dw, cols_buf, g_buf, true);
+    add_images(n0, std::min(per, s.N - n0), T(n0 == 0 ? 0 : 1), target, cols_buf, g_buf, true);
+  if (channels_last && s.N > 0) to_weight_order(target);
 }
 
 // db [O] = Σ over images and positions of dout [N, O, P]; parallel over channels, images in

@@ -412,4 +412,53 @@ void images_to_columns(const T* y, int64_t m, int64_t O, int64_t P, T* cols, boo
   else run(0, m);
 }
 
+// ---- the weight gradient's patches, channels last ----
+// The weight gradient dw = dout · colsᵀ reads the columns transposed, and packing colsᵀ for the
+// GEMM transposed them element by element. Its other form, with the patches as rows,
+//     patches [m·P, kh·kw·C]: row (n, oh, ow) the input patch that output (oh, ow) of image n
+//                             reads, ordered (ki, kj, c),
+// is read by the GEMM as it lies, and is cheap to build from the images in channels-last order
+// (x_cl [m, H, W, C]): each tap (ki, kj) of a row is one contiguous run of C values of x_cl, or
+// zeros outside the image. The gradient then comes out as [O, kh, kw, C] (see
+// conv2d_backward_weight). Used for one group (groups = 1) with channels enough for the runs to
+// be worth a copy each.
+
+// out [m, HW, C] = x [m, C, HW] transposed per image, in square tiles that stay in L1.
+template <class T>
+void to_channels_last(const T* x, int64_t m, int64_t C, int64_t HW, T* out) {
+  constexpr int64_t kTile = 16;
+  for (int64_t n = 0; n < m; ++n) {
+    const T* src = x + n * C * HW;
+    T* dst = out + n * C * HW;
+    for (int64_t c0 = 0; c0 < C; c0 += kTile)
+      for (int64_t p0 = 0; p0 < HW; p0 += kTile) {
+        const int64_t c1 = std::min(C, c0 + kTile), p1 = std::min(HW, p0 + kTile);
+        for (int64_t p = p0; p < p1; ++p)
+          for (int64_t c = c0; c < c1; ++c) dst[p * C + c] = src[c * HW + p];
+      }
+  }
+}
+
+// patches [m·P, kh·kw·C] (above) from x_cl [m, H, W, C].
+template <class T>
+void patches_channels_last(const T* x_cl, int64_t m, const ConvShape& s, T* patches) {
+  const int64_t C = s.C, row_length = s.kh * s.kw * C;
+  for (int64_t n = 0; n < m; ++n)
+    for (int64_t oh = 0; oh < s.Ho; ++oh)
+      for (int64_t ow = 0; ow < s.Wo; ++ow) {
+        T* row = patches + ((n * s.Ho + oh) * s.Wo + ow) * row_length;
+        for (int64_t ki = 0; ki < s.kh; ++ki) {
+          const int64_t ih = oh * s.sh - s.ph + ki * s.dh;
+          for (int64_t kj = 0; kj < s.kw; ++kj) {
+            const int64_t iw = ow * s.sw - s.pw + kj * s.dw;
+            T* dst = row + (ki * s.kw + kj) * C;
+            if (ih >= 0 && ih < s.H && iw >= 0 && iw < s.W)
+              std::copy_n(x_cl + ((n * s.H + ih) * s.W + iw) * C, C, dst);
+            else
+              std::fill_n(dst, C, T(0));
+          }
+        }
+      }
+}
+
 }  // namespace lacoot::backend::cpu

@@ -65,7 +65,15 @@ inline void sgemm_tile(int nv, int64_t kc, const float* a, const float* b, int64
   sgemm_micro_kernel<1>(kc, a, b, ldb, alpha, beta, c, ldc, rows, cols);
 }
 
-// The operands of one product, as gemm_serial takes them.
+// The depth blocks of a product of depth K: equal, a multiple of 8 (the transposes of
+// pack_columns), at most kSgemmKc. They depend on K only (see the header comment).
+inline int64_t sgemm_depth_block(int64_t K) {
+  const int64_t k_blocks = (K + kSgemmKc - 1) / kSgemmKc;
+  return std::min(K, ((K + k_blocks - 1) / k_blocks + 7) / 8 * 8);
+}
+
+// The operands of one product, as gemm_serial takes them, and op(A) already packed if the
+// caller packed it (sgemm_pack_a), else null.
 struct SgemmProblem {
   bool trans_a, trans_b;
   int64_t M, N, K;
@@ -77,6 +85,7 @@ struct SgemmProblem {
   float beta;
   float* C;
   int64_t ldc;
+  const float* packed_a;
 };
 
 // The B block of columns [jc, jc + nc) and depths [pc, pc + kc): panel q holds columns
@@ -119,8 +128,15 @@ inline void pack_a_panel(const SgemmProblem& p, const SgemmBlock& blk, int64_t i
 // micro-kernel along the row. The first depth block applies the caller's beta; later ones add.
 inline void sgemm_row_panel(const SgemmProblem& p, const SgemmBlock& blk, int64_t i0, int64_t q0,
                             int64_t q1) {
-  float* a = thread_scratch<SgemmScratch, float>(0).get(kSgemmMR * blk.kc);
-  pack_a_panel(p, blk, i0, a);
+  const float* a;
+  if (p.packed_a) {  // the layout of sgemm_pack_a
+    const int64_t padded_rows = (p.M + kSgemmMR - 1) / kSgemmMR * kSgemmMR;
+    a = p.packed_a + blk.pc * padded_rows + i0 * blk.kc;
+  } else {
+    float* panel = thread_scratch<SgemmScratch, float>(0).get(kSgemmMR * blk.kc);
+    pack_a_panel(p, blk, i0, panel);
+    a = panel;
+  }
   const int rows = static_cast<int>(std::min<int64_t>(kSgemmMR, p.M - i0));
   const float beta = blk.pc == 0 ? p.beta : 1.0f;
   for (int64_t q = q0; q < q1; ++q) {
@@ -134,11 +150,39 @@ inline void sgemm_row_panel(const SgemmProblem& p, const SgemmBlock& blk, int64_
 
 }  // namespace detail
 
+// op(A) packed once for several products with the same A: conv2d multiplies every group of
+// images by the same weight, and packing it again for each group cost 5-10 % of the layer
+// (the A panels are transposed on the way). The layout is the one sgemm's loops read: the
+// depth blocks one after the other, each holding its MR-row panels, panel i0 / MR of the
+// block at depth pc at dst + pc · rows_padded + i0 · kc. Floats needed:
+inline int64_t sgemm_packed_a_size(int64_t M, int64_t K) {
+  return (M + detail::kSgemmMR - 1) / detail::kSgemmMR * detail::kSgemmMR * K;
+}
+// Packs op(A) (M×K; trans_a as in sgemm) into dst, on all threads if `parallel`.
+inline void sgemm_pack_a(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda,
+                         float* dst, bool parallel) {
+  using namespace detail;
+  if (M == 0 || K == 0) return;
+  const SgemmProblem p{trans_a, false, M, 0, K, 1.0f, A, lda, nullptr, 0, 0.0f, nullptr, 0, nullptr};
+  const int64_t kc_max = sgemm_depth_block(K), row_panels = (M + kSgemmMR - 1) / kSgemmMR;
+  const int64_t k_blocks = (K + kc_max - 1) / kc_max;
+  auto pack = [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t pc = u / row_panels * kc_max, i0 = u % row_panels * kSgemmMR;
+      const SgemmBlock blk{0, 0, pc, std::min(kc_max, K - pc), nullptr, false};
+      pack_a_panel(p, blk, i0, dst + pc * row_panels * kSgemmMR + i0 * blk.kc);
+    }
+  };
+  if (parallel) parallel_for(k_blocks * row_panels, 8, pack);
+  else pack(0, k_blocks * row_panels);
+}
+
 // C = alpha · op(A) · op(B) + beta · C, arguments as gemm_serial (gemm.hpp); on all threads if
-// `parallel`. beta = 0 never reads C; K = 0 gives C = beta · C.
+// `parallel`. beta = 0 never reads C; K = 0 gives C = beta · C. `packed_a`, if not null, is
+// op(A) as sgemm_pack_a left it (A and trans_a are then not read); the result is the same.
 inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                  int64_t ldc, bool parallel) {
+                  int64_t ldc, bool parallel, const float* packed_a = nullptr) {
   using namespace detail;
   if (M == 0 || N == 0) return;
   if (K == 0) {  // an empty sum
@@ -146,10 +190,8 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     return;
   }
-  const SgemmProblem p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
-  // Equal depth blocks, a multiple of 8 (the transposes of pack_columns), at most kSgemmKc.
-  const int64_t k_blocks = (K + kSgemmKc - 1) / kSgemmKc;
-  const int64_t kc_max = std::min(K, ((K + k_blocks - 1) / k_blocks + 7) / 8 * 8);
+  const SgemmProblem p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, packed_a};
+  const int64_t kc_max = sgemm_depth_block(K);
   const int64_t nc_max = std::max<int64_t>(
       kSgemmNR, kSgemmBlockBytes / int64_t(sizeof(float)) / kc_max / kSgemmNR * kSgemmNR);
   const int64_t row_panels = (M + kSgemmMR - 1) / kSgemmMR;
