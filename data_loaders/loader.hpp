@@ -6,8 +6,11 @@
 // that prefetch).
 // Needs: dataset.hpp, transforms.hpp, lacoot/core (Tensor, Generator, randperm), std::thread.
 // Leaves out: samplers other than sequential and random, custom collate functions, worker
-// processes (threads suffice: decoding and augmentation release no lock, and lacoot has no GIL),
-// pinned memory.
+// processes (threads suffice: decoding and augmentation release no lock, and lacoot has no GIL).
+//
+// pin_memory (as torch's): batches are collated straight into pinned host memory
+// (core/storage.hpp), so that batch.images.to(gpu, /*non_blocking=*/true) is a truly
+// asynchronous copy at the bus's full speed; train::train_epoch and evaluate copy that way.
 //
 // Determinism, whatever num_workers is:
 //   * the order of pass e is a pure function of (seed, e): a Fisher–Yates permutation drawn
@@ -110,6 +113,8 @@ struct DataLoaderOptions {
   Transform transform = {};  // applied to each sample's image; empty = none. Workers call it
                              // concurrently: it must not modify shared state (the built-in
                              // transforms do not; their randomness comes from the stream)
+  bool pin_memory = false;   // batches in pinned memory, for fast copies to a GPU; where no
+                             // GPU is usable (as torch, which warns) ordinary memory
 };
 
 }  // namespace lacoot::data
@@ -122,7 +127,8 @@ class LoaderPass {
  public:
   LoaderPass(std::shared_ptr<const data::Dataset> dataset, const data::DataLoaderOptions& options,
              int64_t epoch, std::vector<int64_t> order)
-      : dataset_(std::move(dataset)), options_(options), epoch_(epoch), order_(std::move(order)) {
+      : dataset_(std::move(dataset)), options_(options), epoch_(epoch), order_(std::move(order)),
+        pin_(options.pin_memory && cuda_device_count() > 0) {
     const auto n = static_cast<int64_t>(order_.size()), b = options_.batch_size;
     num_batches_ = options_.drop_last ? n / b : (n + b - 1) / b;
     try {
@@ -144,7 +150,7 @@ class LoaderPass {
     const int64_t first = b * options_.batch_size;
     const int64_t count = std::min<int64_t>(options_.batch_size, static_cast<int64_t>(order_.size()) - first);
     data::Batch batch;
-    batch.labels = Tensor::empty({count}, kInt64);
+    batch.labels = Tensor::empty({count}, kInt64, kCPU, pin_);
     Shape shape;
     for (int64_t k = 0; k < count; ++k) {
       if (stop_requested()) throw Error("DataLoader: the pass was stopped");
@@ -158,7 +164,7 @@ class LoaderPass {
         shape = ex.image.shape();
         Shape full = {count};
         full.insert(full.end(), shape.begin(), shape.end());
-        batch.images = Tensor::empty(full, kFloat32);
+        batch.images = Tensor::empty(full, kFloat32, kCPU, pin_);
       }
       LACOOT_CHECK(ex.image.shape() == shape, "DataLoader: sample ", index, " has shape ",
                    shape_str(ex.image.shape()), " but the first sample of its batch (",
@@ -250,6 +256,7 @@ class LoaderPass {
   data::DataLoaderOptions options_;
   int64_t epoch_ = 0;
   std::vector<int64_t> order_;
+  bool pin_ = false;  // the batches go to pinned memory
   int64_t num_batches_ = 0;
 
   mutable std::mutex mutex_;

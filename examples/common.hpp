@@ -38,14 +38,17 @@ inline data::Splits cifar10_splits(const std::string& path, int64_t val_size, ui
 }
 
 // The three loaders of a run: training shuffled and augmented, validation and test in order.
-// One worker thread each decodes and augments the next batches while the model trains.
+// One worker thread each decodes and augments the next batches while the model trains; for a
+// model on a GPU (pin_memory) they go to pinned memory, copied while the GPU works.
 struct Loaders {
   data::DataLoader train, val, test;
-  Loaders(const data::Splits& s, int64_t batch_size, int64_t eval_batch_size)
+  Loaders(const data::Splits& s, int64_t batch_size, int64_t eval_batch_size, bool pin_memory = false)
       : train(s.train, {.batch_size = batch_size, .shuffle = true, .seed = 0, .num_workers = 1,
-                        .transform = s.train_transform}),
-        val(s.val, {.batch_size = eval_batch_size, .num_workers = 1, .transform = s.eval_transform}),
-        test(s.test, {.batch_size = eval_batch_size, .num_workers = 1, .transform = s.eval_transform}) {}
+                        .transform = s.train_transform, .pin_memory = pin_memory}),
+        val(s.val, {.batch_size = eval_batch_size, .num_workers = 1, .transform = s.eval_transform,
+                    .pin_memory = pin_memory}),
+        test(s.test, {.batch_size = eval_batch_size, .num_workers = 1, .transform = s.eval_transform,
+                      .pin_memory = pin_memory}) {}
 };
 
 // "NAME: 11.17 M parameters, removable blocks: layer1.1 ...": what LaCoOT will work on.

@@ -40,13 +40,14 @@ int main(int argc, char** argv) try {
 
   // 1. Data: as example 3.
   data::Splits cifar = examples::cifar10_splits(args.str("data"), args.integer("val-size", 5000), /*seed=*/0);
-  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256);
+  const Device device = train::device_option(args);  // --device cuda: on the GPU
+  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256, /*pin_memory=*/device.is_cuda());
 
   // 2. The model: torchvision's names (features.0 .. features.18, classifier.1).
   auto model = models::mobilenet_v2_cifar({.num_classes = 10});
   examples::print_model("MobileNetV2-CIFAR", *model);
 
-  model->to(train::device_option(args));  // --device cuda: on the GPU
+  model->to(device);
 
   // 3. SGD as for ResNet-18: the same lr of 0.1, the same steps at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

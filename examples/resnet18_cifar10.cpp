@@ -41,14 +41,15 @@ int main(int argc, char** argv) try {
 
   // 1. Data: 45,000 / 5,000 / 10,000 images, flipped and shifted for training (common.hpp).
   data::Splits cifar = examples::cifar10_splits(args.str("data"), args.integer("val-size", 5000), /*seed=*/0);
-  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256);
+  const Device device = train::device_option(args);  // --device cuda: on the GPU
+  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256, /*pin_memory=*/device.is_cuda());
 
   // 2. The model: torchvision's names (conv1, layer1.0.conv1, ..., fc); LaCoOT may remove
   //    layer1.1 .. layer4.1, the blocks that keep their input's shape.
   auto model = models::resnet18_cifar({.num_classes = 10});
   examples::print_model("ResNet-18-CIFAR", *model);
 
-  model->to(train::device_option(args));  // --device cuda: on the GPU
+  model->to(device);
 
   // 3. SGD with momentum and coupled weight decay; the lr drops tenfold at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

@@ -35,8 +35,11 @@ int main(int argc, char** argv) try {
 
   // 1. Data: the splits and transforms above, batched and prefetched on a worker thread.
   data::Splits fmnist = data::load_splits("fashion-mnist", /*seed=*/0);
+  // --device cuda: the model on the GPU, and the training batches in pinned memory, copied while
+  // the GPU works.
+  const Device device = train::device_option(args);
   data::DataLoader train_loader(fmnist.train, {.batch_size = batch, .shuffle = true, .seed = 0, .num_workers = 1,
-                                               .transform = fmnist.train_transform});
+                                               .transform = fmnist.train_transform, .pin_memory = device.is_cuda()});
   data::DataLoader val_loader(fmnist.val, {.batch_size = 256, .num_workers = 1, .transform = fmnist.eval_transform});
   data::DataLoader test_loader(fmnist.test, {.batch_size = 256, .num_workers = 1, .transform = fmnist.eval_transform});
 
@@ -46,7 +49,7 @@ int main(int argc, char** argv) try {
   for (auto& [path, block] : nn::blocks(*model)) std::printf(" %s", path.c_str());
   std::printf("\n");
 
-  model->to(train::device_option(args));  // --device cuda: on the GPU
+  model->to(device);
 
   // 3. The optimiser and the schedule: cosine decay stepped after every iteration.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.1), .momentum = 0.9, .weight_decay = 1e-4});

@@ -49,7 +49,8 @@ int main(int argc, char** argv) try {
 
   // 1. Data: the class folders decide the number of classes.
   data::Splits folder = data::load_splits("imagefolder:" + args.str("data"), /*seed=*/0);
-  examples::Loaders loaders(folder, batch, /*eval_batch_size=*/batch);
+  const Device device = train::device_option(args);  // --device cuda: on the GPU
+  examples::Loaders loaders(folder, batch, /*eval_batch_size=*/batch, /*pin_memory=*/device.is_cuda());
   std::printf("%lld classes: %lld training, %lld validation, %lld test images\n",
               static_cast<long long>(folder.num_classes), static_cast<long long>(folder.train->size()),
               static_cast<long long>(folder.val->size()), static_cast<long long>(folder.test->size()));
@@ -70,7 +71,7 @@ int main(int argc, char** argv) try {
               static_cast<long long>(folder.num_classes));
   examples::print_model("ResNet-18", *model);
 
-  model->to(train::device_option(args));  // --device cuda: on the GPU
+  model->to(device);
 
   // 3. Adam on every parameter, pretrained or new, at one constant lr.
   optim::Adam adam(model->named_parameters(), {.lr = args.number("lr", 1e-4), .weight_decay = 0});

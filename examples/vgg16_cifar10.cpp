@@ -40,13 +40,14 @@ int main(int argc, char** argv) try {
 
   // 1. Data: as example 3.
   data::Splits cifar = examples::cifar10_splits(args.str("data"), args.integer("val-size", 5000), /*seed=*/0);
-  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256);
+  const Device device = train::device_option(args);  // --device cuda: on the GPU
+  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256, /*pin_memory=*/device.is_cuda());
 
   // 2. The model: torchvision's names (features.0 .. features.43, classifier.0).
   auto model = models::vgg16_bn({.num_classes = 10, .cifar_head = true});
   examples::print_model("VGG-16-BN (CIFAR head)", *model);
 
-  model->to(train::device_option(args));  // --device cuda: on the GPU
+  model->to(device);
 
   // 3. SGD at lr 0.01, the paper's VGG setting; the same steps at epochs 80 and 120.
   optim::SGD sgd(model->named_parameters(), {.lr = args.number("lr", 0.01), .momentum = 0.9, .weight_decay = 1e-4});

@@ -223,10 +223,14 @@ int train_command(const Args& a) {
   const Device device = device_option(a);
   model->to(device);
   const int workers = static_cast<int>(a.integer("workers", 1));
+  const bool pin = device.is_cuda();  // batches in pinned memory, copied while the GPU works
   data::DataLoader train_loader(data.train, {.batch_size = r.batch_size, .shuffle = true, .seed = seed,
-                                             .num_workers = workers, .transform = data.train_transform});
-  data::DataLoader val_loader(data.val, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform});
-  data::DataLoader test_loader(data.test, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform});
+                                             .num_workers = workers, .transform = data.train_transform,
+                                             .pin_memory = pin});
+  data::DataLoader val_loader(data.val, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform,
+                                         .pin_memory = pin});
+  data::DataLoader test_loader(data.test, {.batch_size = 256, .num_workers = workers,
+                                           .transform = data.eval_transform, .pin_memory = pin});
 
   optim::SGD sgd(model->named_parameters(), {.lr = r.lr, .momentum = r.momentum, .weight_decay = r.weight_decay});
   std::unique_ptr<optim::LRScheduler> schedule;

@@ -1,7 +1,9 @@
-// Tests for core/: tensor handle, storage and its cache of large blocks, factories, RNG, printing.
+// Tests for core/: tensor handle, storage and its cache of large blocks, pinned memory, factories,
+// RNG, printing.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
@@ -156,6 +158,29 @@ TEST_CASE("devices: parsed as PyTorch writes them; a missing CUDA device is an e
     CHECK(resolve_device(Device::parse("cuda:1"), notice) == kCPU);
     CHECK(notice.str().size() == once);
   }
+}
+
+TEST_CASE("pinned memory: CPU tensors only, a GPU needed; ordinary tensors are not pinned") {
+  CHECK(!zeros({3}).is_pinned());
+  CHECK_THROWS_WITH_AS(Tensor::empty({2}, kFloat32, kCUDA, /*pin_memory=*/true),
+                       doctest::Contains("only CPU memory can be pinned"), Error);
+  if (cuda_device_count() == 0) {
+    // Without a GPU (or without the CUDA backend) pinning is an error that says which is missing.
+#if LACOOT_WITH_CUDA
+    const char* why = "there is none here";
+#else
+    const char* why = "no CUDA backend";
+#endif
+    CHECK_THROWS_WITH_AS(ones({4}).pin_memory(), doctest::Contains(why), Error);
+    CHECK_THROWS_WITH_AS(Tensor::empty({4}, kFloat32, kCPU, true), doctest::Contains("pin_memory"), Error);
+    return;
+  }
+  // With a GPU: a pinned copy holds the same values; pinning it again is the tensor itself.
+  Tensor x = arange(0, 6);
+  Tensor p = x.pin_memory();
+  CHECK(p.is_pinned());
+  CHECK(std::memcmp(p.raw_data(), x.raw_data(), x.nbytes()) == 0);
+  CHECK(p.pin_memory().raw_data() == p.raw_data());
 }
 
 TEST_CASE("factories") {

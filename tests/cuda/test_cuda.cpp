@@ -154,6 +154,33 @@ TEST_CASE("cuda: events time the stream") {
   CHECK(cuda::Event::elapsed_ms(start, end) >= 0.0f);
 }
 
+TEST_CASE("cuda: pinned memory copies both ways; a pinned block is not reused while a copy still reads it") {
+  if (!have_gpu()) return;
+  Tensor x = randn({3, 5}).pin_memory();
+  CHECK(x.is_pinned());
+  const std::size_t pinned_in_use = cuda::pinned_memory_stats().in_use_bytes;
+  CHECK(pinned_in_use >= x.nbytes());
+  Tensor back = x.to(kCUDA, /*non_blocking=*/true).to(kCPU);
+  CHECK(test::bitwise_equal(back, x));
+  // 64 MiB of ones copied without blocking, the source freed at once: its block must not go
+  // to the next pinned tensor (which overwrites it with twos) before the copy has read it.
+  const int64_t n = int64_t{1} << 24;
+  Tensor on_gpu;
+  const void* block = nullptr;
+  {
+    Tensor ones_pinned = Tensor::empty({n}, kFloat32, kCPU, /*pin_memory=*/true);
+    std::fill_n(ones_pinned.data<float>(), n, 1.0f);
+    block = ones_pinned.raw_data();
+    on_gpu = ones_pinned.to(kCUDA, /*non_blocking=*/true);
+  }
+  Tensor twos = Tensor::empty({n}, kFloat32, kCPU, /*pin_memory=*/true);
+  CHECK(twos.raw_data() == block);  // the cache gave the same block back
+  std::fill_n(twos.data<float>(), n, 2.0f);
+  CHECK(sum(on_gpu).item() == static_cast<double>(n));  // every element still 1
+  // A GPU tensor cannot be pinned.
+  CHECK_THROWS_WITH_AS(on_gpu.pin_memory(), doctest::Contains("only CPU tensors"), Error);
+}
+
 TEST_CASE("cuda: Module::to moves parameters and buffers; a GPU model saves and loads like a CPU one") {
   if (!have_gpu()) return;
   manual_seed(0);

@@ -166,6 +166,25 @@ TEST_CASE("DataLoader: 0, 1 and 3 workers give bit-identical batches, augmentati
   CHECK(!bitwise_equal(e0, e1));
 }
 
+TEST_CASE("DataLoader: pin_memory gives the same batches, pinned where a GPU is usable") {
+  auto ds = std::make_shared<Synthetic>(11, 3, 4, 4);
+  DataLoaderOptions opt{.batch_size = 4, .shuffle = true, .seed = 7, .num_workers = 2};
+  DataLoader plain(ds, opt);
+  opt.pin_memory = true;
+  DataLoader pinned(ds, opt);
+  const std::vector<Batch> a = all_batches(plain), b = all_batches(pinned);
+  REQUIRE(a.size() == b.size());
+  const bool gpu = cuda_device_count() > 0;  // without one, as torch: ordinary memory
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    CAPTURE(k);
+    CHECK(bitwise_equal(a[k].images, b[k].images));
+    CHECK(bitwise_equal(a[k].labels, b[k].labels));
+    CHECK(!a[k].images.is_pinned());
+    CHECK(b[k].images.is_pinned() == gpu);
+    CHECK(b[k].labels.is_pinned() == gpu);
+  }
+}
+
 TEST_CASE("DataLoader: an exception in a worker is rethrown in the consumer, in batch order") {
   for (int workers : {0, 1, 3}) {
     CAPTURE(workers);

@@ -1,8 +1,9 @@
 // lacoot/core/storage.hpp — the memory a tensor's elements live in.
 //
 // Holds: Storage, a block of bytes on one device, 64-byte aligned on the CPU so that AVX-512
-// loads of a row start on a cache line; the cache of large CPU blocks it draws from
-// (cpu_cache_stats, set_cpu_cache_limit, empty_cpu_cache). Tensors share a Storage through
+// loads of a row start on a cache line, or pinned (page-locked) CPU memory for copies to a GPU;
+// the cache of large CPU blocks it draws from (cpu_cache_stats, set_cpu_cache_limit,
+// empty_cpu_cache). Tensors share a Storage through
 // shared_ptr: a view (reshape, detach) costs a handle, not a copy.
 // Needs: error.hpp, device.hpp, block_cache.hpp; when built with CUDA (LACOOT_WITH_CUDA),
 // backend/cuda/allocator.hpp, whose caching allocator serves cuda:N storage.
@@ -71,8 +72,20 @@ inline BlockCache& cpu_block_cache() {
                      "(configure with meson setup -Dcuda=enabled on a machine with the CUDA toolkit)"));
 }
 
-// The cache a device's blocks come from and go back to.
-inline BlockCache& block_cache(Device device) {
+// The cache a device's blocks come from and go back to; `pinned`: page-locked CPU memory
+// (backend/cuda/allocator.hpp), which needs the CUDA backend and a GPU.
+inline BlockCache& block_cache(Device device, bool pinned = false) {
+  if (pinned) {
+    LACOOT_CHECK(device.is_cpu(), "pin_memory: only CPU memory can be pinned, not memory on ", device.str());
+#if LACOOT_WITH_CUDA
+    LACOOT_CHECK(cuda::is_available(), "pin_memory: pinned memory serves copies to a GPU, and there is "
+                 "none here (", cuda::unavailable_reason(), ")");
+    return cuda::detail::pinned_block_cache();
+#else
+    throw Error("pin_memory: this build of lacoot has no CUDA backend, and pinned memory serves copies "
+                "to a GPU (configure with meson setup -Dcuda=enabled on a machine with the CUDA toolkit)");
+#endif
+  }
   if (device.is_cpu()) return cpu_block_cache();
 #if LACOOT_WITH_CUDA
   return cuda::detail::device_block_cache(device.index);
@@ -91,8 +104,9 @@ inline void empty_cpu_cache() { detail::cpu_block_cache().empty(); }
 
 class Storage {
  public:
-  Storage(std::size_t nbytes, Device device)
-      : nbytes_(nbytes), device_(device), cache_(&detail::block_cache(device)) {
+  // `pinned`: page-locked CPU memory (device must be the CPU; needs a GPU).
+  Storage(std::size_t nbytes, Device device, bool pinned = false)
+      : nbytes_(nbytes), device_(device), pinned_(pinned), cache_(&detail::block_cache(device, pinned)) {
     // aligned_alloc wants a size that is a multiple of the alignment (cudaMalloc's blocks are
     // 256-byte aligned whatever the size); never ask for 0 bytes.
 #if LACOOT_WITH_CUDA
@@ -106,20 +120,39 @@ class Storage {
                  device.str(), " (", cache_->stats().in_use_bytes, " bytes in use by tensors",
                  "; hint: lower the batch size)");
   }
-  ~Storage() { cache_->release(data_, capacity_); }
+  ~Storage() {
+#if LACOOT_WITH_CUDA
+    pending_read_.finish();  // a pinned block goes back only once the copies from it are done
+#endif
+    cache_->release(data_, capacity_);
+  }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
   void* data() const { return data_; }
   std::size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
+
+#if LACOOT_WITH_CUDA
+  // A copy from this (pinned) block to cuda:index was just issued on that device's stream; with
+  // `wait`, returns once it has read the block.
+  void record_read(int index, bool wait) {
+    pending_read_.record(index);
+    if (wait) pending_read_.wait();
+  }
+#endif
 
  private:
   void* data_ = nullptr;
   std::size_t nbytes_ = 0;
   std::size_t capacity_ = 0;  // bytes of the block (at least nbytes_, rounded up)
   Device device_;
+  bool pinned_ = false;
   detail::BlockCache* cache_;
+#if LACOOT_WITH_CUDA
+  cuda::detail::PendingRead pending_read_;
+#endif
 };
 
 }  // namespace lacoot

@@ -50,12 +50,13 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // Uninitialised elements; prefer the factories (zeros, ones, ...) in core/factories.hpp.
-  static Tensor empty(Shape shape, DType dtype = kFloat32, Device device = kCPU) {
+  // `pin_memory`: in page-locked CPU memory (torch.empty(..., pin_memory=True)); see pin_memory().
+  static Tensor empty(Shape shape, DType dtype = kFloat32, Device device = kCPU, bool pin_memory = false) {
     for (int64_t d : shape)
       LACOOT_CHECK(d >= 0, "empty: negative dimension in shape ", shape_str(shape));
     auto impl = std::make_shared<TensorImpl>();
     impl->storage = std::make_shared<Storage>(
-        static_cast<std::size_t>(lacoot::numel(shape)) * dtype_size(dtype), device);
+        static_cast<std::size_t>(lacoot::numel(shape)) * dtype_size(dtype), device, pin_memory);
     impl->shape = std::move(shape);
     impl->dtype = dtype;
     return Tensor(std::move(impl));
@@ -130,14 +131,35 @@ class Tensor {
 
   // The tensor on `target`: the tensor itself when it is there already (as PyTorch's .to), else
   // a copy, not connected to the autograd graph (move a model with Module::to). A copy to the
-  // CPU waits for the device's work.
-  Tensor to(Device target) const {
+  // CPU waits for the device's work. From pinned memory to a GPU with `non_blocking`, it returns
+  // as soon as the copy is queued (the GPU's later work on the result waits for it, and the
+  // pinned block is not reused before the copy has read it; do not change the source's values
+  // meanwhile); otherwise it returns once the source has been read.
+  Tensor to(Device target, bool non_blocking = false) const {
     if (target == device()) return *this;
     Tensor out = empty(shape(), dtype(), target);
     detail::copy_bytes(out.raw_data(), target, raw_data(), device(), nbytes());
+#if LACOOT_WITH_CUDA
+    if (is_pinned() && target.is_cuda()) impl().storage->record_read(target.index, !non_blocking);
+#else
+    (void)non_blocking;
+#endif
     return out;
   }
   Tensor cpu() const { return to(kCPU); }
+
+  // Page-locked CPU memory (torch.Tensor.pin_memory): a copy of this CPU tensor there, or the
+  // tensor itself if it is pinned already. Copies from pinned memory to a GPU run at the bus's
+  // full speed and can overlap the GPU's work (to(device, non_blocking)). Needs the CUDA backend
+  // and a GPU (an error says which is missing).
+  Tensor pin_memory() const {
+    if (is_pinned()) return *this;
+    LACOOT_CHECK(device().is_cpu(), "pin_memory: only CPU tensors can be pinned, this one is on ", device().str());
+    Tensor out = empty(shape(), dtype(), kCPU, /*pin_memory=*/true);
+    detail::copy_bytes(out.raw_data(), kCPU, raw_data(), kCPU, nbytes());
+    return out;
+  }
+  bool is_pinned() const { return impl().storage->pinned(); }
 
   // A new tensor with its own copy of the elements, on the same device; not connected to the
   // autograd graph (lacoot::copy in ops/ is the differentiable copy).

@@ -119,7 +119,7 @@ std::vector<std::pair<std::string, double>> block_pair_means(nn::Module& model, 
   int64_t batches = 0;
   const Device device = nn::device_of(model);
   for (auto& batch : loader) {
-    model(batch.images.to(device));
+    model(batch.images.to(device, /*non_blocking=*/true));
     for (std::size_t k = 0; k < marked.size(); ++k) sums[k] += score(k, as_rows(pairs[k].first), as_rows(pairs[k].second));
     ++batches;
   }

@@ -3,7 +3,8 @@
 // Holds: EpochResult, StepHooks, train_epoch and evaluate. Both take any loader whose
 // iteration yields batches with `.images` [B, C, H, W] and `.labels` [B] (data_loaders/
 // DataLoader does), so this header needs no data_loaders include. Batches go to the model's
-// device (nn::device_of); the metrics count on the host.
+// device (nn::device_of), without blocking: a loader's pinned batch (pin_memory) is copied while
+// the GPU still works on the previous step; the metrics count on the host.
 // Needs: nn/module.hpp, optim/optimizer.hpp, optim/lr_scheduler.hpp, ops/loss.hpp,
 // train/metrics.hpp, train/progress.hpp.
 // Leaves out: the regulariser's term itself (lacoot/method adds it through StepHooks::extra_loss),
@@ -79,8 +80,8 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
       continue;
     }
     if (total <= 0) break;
-    Tensor logits = model(batch.images.to(device));
-    Tensor loss = cross_entropy(logits, batch.labels.to(device));
+    Tensor logits = model(batch.images.to(device, /*non_blocking=*/true));
+    Tensor loss = cross_entropy(logits, batch.labels.to(device, /*non_blocking=*/true));
     const double ce = loss.item();
     double extra_value = 0;
     if (hooks.extra_loss) {
@@ -126,9 +127,9 @@ EpochResult evaluate(nn::Module& model, Loader& loader) {
   Stopwatch clock;
   const Device device = nn::device_of(model);
   for (auto& batch : loader) {
-    Tensor logits = model(batch.images.to(device));
+    Tensor logits = model(batch.images.to(device, /*non_blocking=*/true));
     const int64_t n = batch.labels.size(0);
-    loss_mean.add(cross_entropy(logits, batch.labels.to(device)).item(), n);
+    loss_mean.add(cross_entropy(logits, batch.labels.to(device, /*non_blocking=*/true)).item(), n);
     acc.add(logits, batch.labels);
     r.images += n;
     ++r.steps;

@@ -1,8 +1,8 @@
 // lacoot/backend/cuda/copy.hpp — bytes between the host and CUDA devices, and pinned memory.
 //
-// Holds: copy_bytes (any pair of cpu / cuda:N, in stream order), PinnedBuffer (page-locked host
-// memory, for the loader's batches: a copy from it runs at the bus's full speed and does not
-// stage through a driver buffer).
+// Holds: copy_bytes (any pair of cpu / cuda:N, in stream order). Pinned host memory is
+// allocator.hpp's (a copy from it returns at once; core/tensor.hpp's to() keeps its block alive
+// and unchanged until the copy is done).
 // Needs: runtime.hpp, core/device.hpp.
 #pragma once
 
@@ -16,7 +16,8 @@ namespace lacoot::cuda {
 // Copies n bytes from src (on src_device) to dst (on dst_device), at least one on a GPU. Runs on
 // the stream of the GPU involved (the destination's, for GPU to GPU), after the work already
 // issued there. Returns once dst holds the bytes when dst is host memory; a copy from pageable
-// host memory returns once src may be reused (CUDA stages it); device to device copies run on.
+// host memory returns once src may be reused (CUDA stages it), one from pinned memory at once;
+// device to device copies run on.
 inline void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n) {
   if (n == 0) return;
   if (dst_device.is_cpu()) {  // device to host: wait for it
@@ -33,34 +34,5 @@ inline void copy_bytes(void* dst, Device dst_device, const void* src, Device src
                                           stream(dst_device.index)));
   }
 }
-
-// Page-locked host memory of at least n bytes, reused when it is large enough. A copy from it
-// to a device is truly asynchronous: synchronize the device's stream before refilling it.
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  ~PinnedBuffer() { release(); }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-
-  void* get(std::size_t n) {
-    if (n > capacity_) {
-      release();
-      LACOOT_CUDA_CHECK(cudaHostAlloc(&data_, n, cudaHostAllocDefault));
-      capacity_ = n;
-    }
-    return data_;
-  }
-  std::size_t capacity() const { return capacity_; }
-
- private:
-  void release() {
-    if (data_ != nullptr) cudaFreeHost(data_);
-    data_ = nullptr;
-    capacity_ = 0;
-  }
-  void* data_ = nullptr;
-  std::size_t capacity_ = 0;
-};
 
 }  // namespace lacoot::cuda
