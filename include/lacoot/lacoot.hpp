@@ -43,7 +43,7 @@
 #include "autograd/gradcheck.hpp"  // defines: gradcheck (finite differences in float64)
 
 // ops — each op checks its arguments, runs a backend kernel, records its backward
-#include "ops/elementwise.hpp"  // defines: add sub mul div neg pow exp log sqrt abs clamp where eq..ge
+#include "ops/elementwise.hpp"  // defines: add sub mul div neg pow exp log sin cos sqrt abs clamp where eq..ge
 #include "ops/activation.hpp"   // defines: relu relu6 leaky_relu gelu silu sigmoid tanh
 #include "ops/reduce.hpp"       // defines: sum mean var max min argmax argmin
 #include "ops/softmax.hpp"      // defines: softmax log_softmax
@@ -56,6 +56,7 @@
 #include "ops/shape.hpp"        // defines: reshape view flatten (un)squeeze permute transpose cat stack narrow slice split pad roll
 #include "ops/index.hpp"        // defines: index_select index_add gather scatter_add embedding
 #include "ops/sort.hpp"         // defines: sort argsort topk
+#include "ops/transformer.hpp"  // defines: scaled_dot_product_attention window_partition window_reverse merge_patches timestep_embedding modulate
 
 // ot — optimal transport distances as differentiable ops
 #include "ot/wasserstein_1d.hpp"      // defines: wasserstein_1d (W_p^p, POT's semantics), root_p

@@ -23,6 +23,7 @@
 #include "lacoot/ops/shape.hpp"
 #include "lacoot/ops/softmax.hpp"
 #include "lacoot/ops/sort.hpp"
+#include "lacoot/ops/transformer.hpp"
 #include "lacoot/optim/adam.hpp"
 #include "lacoot/optim/sgd.hpp"
 #include "lacoot/ot/sliced_wasserstein.hpp"
@@ -253,6 +254,31 @@ TEST_CASE("cuda: every activation equals the CPU, forward and backward, float32 
   }
   // An op without a CUDA kernel yet says so, naming the device.
   CHECK_THROWS_WITH_AS(topk(ones({4}).to(kCUDA), 2, 0, true, true), doctest::Contains("no kernel for cuda:0"), Error);
+}
+
+TEST_CASE("cuda: sin, cos and the transformer ops (attention, windows, patch merging, timestep embedding, modulate) equal the CPU") {
+  if (!have_gpu()) return;
+  manual_seed(4);
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    Tensor x = mul(randn({4, 33}, dt), 3.0);
+    check_against_cpu("sin", [](auto& v) { return sin(v[0]); }, {x}, tol);
+    check_against_cpu("cos", [](auto& v) { return cos(v[0]); }, {x}, tol);
+    Tensor q = randn({2, 3, 7, 8}, dt), k = randn({2, 3, 9, 8}, dt), v = randn({2, 3, 9, 5}, dt);
+    Tensor bias = randn({3, 7, 9}, dt);
+    check_against_cpu("attention, bias", [](auto& a) { return scaled_dot_product_attention(a[0], a[1], a[2], a[3]); },
+                      {q, k, v, bias}, tol);
+    check_against_cpu("attention, causal",
+                      [](auto& a) { return scaled_dot_product_attention(a[0], a[1], a[2], {}, 0.0, true); }, {q, k, v}, tol);
+    Tensor map = randn({2, 6, 4, 3}, dt);
+    check_against_cpu("windows", [](auto& a) { return window_reverse(mul(window_partition(a[0], 3, 2), 2.0), 3, 2, 6, 4); },
+                      {map}, tol);
+    check_against_cpu("merge_patches", [](auto& a) { return merge_patches(a[0]); }, {randn({2, 5, 3, 4}, dt)}, tol);
+    check_against_cpu("timestep_embedding", [](auto& a) { return timestep_embedding(a[0], 16); },
+                      {mul(rand({5}, dt), 999.0)}, dt == kFloat32 ? 1e-4 : 1e-12);
+    check_against_cpu("modulate", [](auto& a) { return modulate(a[0], a[1], a[2]); },
+                      {randn({2, 3, 4}, dt), randn({2, 4}, dt), randn({2, 4}, dt)}, tol);
+  }
 }
 
 TEST_CASE("cuda: matmul (one GEMM, strided batches, broadcast batches, vectors, k = 0) and linear equal the CPU") {

@@ -37,6 +37,9 @@ TEST_CASE("values of the unary functions, worked by hand") {
   check_all(sqrt(x), {0.5, 1, 2});
   check_all(log(x), {std::log(0.25), 0, std::log(4.0)});
   check_all(exp(tensor({0, 1})), {1, std::exp(1.0)});
+  // sin and cos at 0, π/6, π/2 (float32 rounding of the arguments: within check_all's tolerance)
+  check_all(sin(tensor({0.0, 0.5235987755982988, 1.5707963267948966})), {0, 0.5, 1});
+  check_all(cos(tensor({0.0, 1.0471975511965976, 3.141592653589793})), {1, 0.5, -1});
   check_all(pow(x, 2), {0.0625, 1, 16});
   check_all(pow(x, -0.5), {2, 1, 0.5});
   check_all(abs(tensor({-2, 0, 3})), {2, 0, 3});
@@ -86,6 +89,8 @@ TEST_CASE("gradcheck: unary ops, clamp and where") {
   for (auto& c : std::vector<Case>{
            {"neg", s, [](const V& x) { return neg(x[0]); }},
            {"exp", s, [](const V& x) { return exp(x[0]); }},
+           {"sin", s, [](const V& x) { return sin(x[0]); }},
+           {"cos", s, [](const V& x) { return cos(x[0]); }},
            {"log", p, [](const V& x) { return log(x[0]); }},
            {"sqrt", p, [](const V& x) { return sqrt(x[0]); }},
            {"pow 3", s, [](const V& x) { return pow(x[0], 3); }},

@@ -28,7 +28,7 @@ enum class Op : int {
   // binary: (x, y)
   Add, Sub, Mul, Div, Eq, Ne, Lt, Le, Gt, Ge,
   // unary: x, with p0 and p1
-  Neg, Pow, Exp, Log, Sqrt, Abs, Sign, Clamp, InRange,
+  Neg, Pow, Exp, Log, Sqrt, Abs, Sign, Clamp, InRange, Sin, Cos,
   Relu, Relu6, LeakyRelu, Gelu, GeluTanh, Silu, Sigmoid, Tanh,
   // backward: (g, s)
   ReluBackward, Relu6Backward, LeakyReluBackward, GeluBackward, GeluTanhBackward, SiluBackward,
@@ -78,6 +78,8 @@ LACOOT_FORMULA1(Log, std::log(x))
 LACOOT_FORMULA1(Sqrt, std::sqrt(x))
 LACOOT_FORMULA1(Abs, std::abs(x))
 LACOOT_FORMULA1(Sign, static_cast<T>((x > T(0)) - (x < T(0))))  // 0 at 0 (abs's gradient there)
+LACOOT_FORMULA1(Sin, std::sin(x))
+LACOOT_FORMULA1(Cos, std::cos(x))
 // min(max(x, p0), p1), in std::max and std::min's order: NaN stays NaN, and p1 wins when
 // p0 > p1 (as torch.clamp)
 struct Clamp : Params {

@@ -1,7 +1,7 @@
 // lacoot/ops/elementwise.hpp — arithmetic and maths functions, element by element.
 //
 // Holds: add, sub, mul, div (with NumPy broadcasting; operators + - * / too), neg, pow, exp,
-// log, sqrt, abs, clamp, where, the comparisons eq ne lt le gt ge, and sum_to (the reduction
+// log, sin, cos, sqrt, abs, clamp, where, the comparisons eq ne lt le gt ge, and sum_to (the reduction
 // that undoes broadcasting, which every broadcasting backward uses).
 // Needs: ops/common.hpp, backend/formulas.hpp (each op's formula, one functor for both
 // backends), backend/cpu/elementwise.hpp; with CUDA, backend/cuda/pointwise.hpp.
@@ -188,6 +188,23 @@ inline Tensor log(const Tensor& a) {
   Tensor out = detail::unary("log", a, fn::Log{});
   autograd::record(out, "log", {a}, [a = a.detach()](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{div(g, a)};  // d(ln a)/da = 1 / a
+  });
+  return out;
+}
+
+// out = sin a, cos a (radians); d sin a / da = cos a, d cos a / da = −sin a.
+inline Tensor cos(const Tensor& a);
+inline Tensor sin(const Tensor& a) {
+  Tensor out = detail::unary("sin", a, fn::Sin{});
+  autograd::record(out, "sin", {a}, [a = a.detach()](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{mul(g, cos(a))};
+  });
+  return out;
+}
+inline Tensor cos(const Tensor& a) {
+  Tensor out = detail::unary("cos", a, fn::Cos{});
+  autograd::record(out, "cos", {a}, [a = a.detach()](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{neg(mul(g, sin(a)))};
   });
   return out;
 }

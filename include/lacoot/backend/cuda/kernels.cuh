@@ -133,7 +133,7 @@ void with_unary(fn::Op op, double p0, double p1, Go&& go) {
     LACOOT_CASE(Neg) LACOOT_CASE(Pow) LACOOT_CASE(Exp) LACOOT_CASE(Log) LACOOT_CASE(Sqrt) LACOOT_CASE(Abs)
     LACOOT_CASE(Sign) LACOOT_CASE(Clamp) LACOOT_CASE(InRange) LACOOT_CASE(Relu) LACOOT_CASE(Relu6)
     LACOOT_CASE(LeakyRelu) LACOOT_CASE(Gelu) LACOOT_CASE(GeluTanh) LACOOT_CASE(Silu) LACOOT_CASE(Sigmoid)
-    LACOOT_CASE(Tanh)
+    LACOOT_CASE(Tanh) LACOOT_CASE(Sin) LACOOT_CASE(Cos)
     default:
       throw Error(lacoot::detail::concat("cuda unary kernel: formula ", static_cast<int>(op), " is not unary"));
   }
