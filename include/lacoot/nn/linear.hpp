@@ -1,14 +1,17 @@
-// lacoot/nn/linear.hpp — Linear and Conv2d: the layers with weights that MACs count.
+// lacoot/nn/linear.hpp — Linear and Conv2d, the layers with weights that MACs count, and
+// Embedding, the lookup table.
 //
-// Holds: Linear (y = x Wᵀ + b) and Conv2d (NCHW, OIHW weights), with PyTorch's parameter names
-// (weight, bias) and PyTorch's default initialisation.
-// Needs: nn/module.hpp, nn/init.hpp, ops/matmul.hpp, ops/conv.hpp.
-// Leaves out: padding modes other than zeros, transposed convolution.
+// Holds: Linear (y = x Wᵀ + b), Conv2d (NCHW, OIHW weights) and Embedding (rows of a table),
+// with PyTorch's parameter names (weight, bias) and PyTorch's default initialisation.
+// Needs: nn/module.hpp, nn/init.hpp, ops/matmul.hpp, ops/conv.hpp, ops/index.hpp.
+// Leaves out: padding modes other than zeros, transposed convolution, Embedding's padding_idx,
+// max_norm and sparse gradients.
 #pragma once
 
 #include <cmath>
 
 #include "../ops/conv.hpp"
+#include "../ops/index.hpp"
 #include "../ops/matmul.hpp"
 #include "init.hpp"
 #include "module.hpp"
@@ -79,6 +82,24 @@ class Conv2d : public Module {
   const IntPair kernel_size;
   const Conv2dOptions options;  // stride, padding, dilation, groups
   Tensor weight, bias;
+};
+
+// weight[indices]: indices int64 [...] → [..., embedding_dim]; weight [num_embeddings,
+// embedding_dim], initialised N(0, 1) as torch.nn.Embedding.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim)
+      : Module("Embedding"), num_embeddings(num_embeddings), embedding_dim(embedding_dim) {
+    LACOOT_CHECK(num_embeddings > 0 && embedding_dim > 0, "Embedding: num_embeddings and embedding_dim must be "
+                 "positive, got ", num_embeddings, " and ", embedding_dim);
+    weight = Tensor::empty({num_embeddings, embedding_dim});
+    init::normal_(weight);
+    weight = register_parameter("weight", weight);
+  }
+  Tensor forward(const Tensor& indices) override { return embedding(weight, indices); }
+
+  const int64_t num_embeddings, embedding_dim;
+  Tensor weight;
 };
 
 }  // namespace lacoot::nn
