@@ -1,7 +1,11 @@
 // Tests for backend/cuda/: device memory, copies, the caching allocator, streams and events,
-// modules on a GPU. Built only with CUDA; every case skips, saying so, where no GPU is usable.
+// modules on a GPU, and every op with a CUDA kernel against the CPU op. Built only with CUDA;
+// every case skips, saying so, where no GPU is usable.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <sstream>
 
 #include "../check.hpp"
@@ -15,6 +19,7 @@
 #include "lacoot/ops/conv.hpp"
 #include "lacoot/ops/dropout.hpp"
 #include "lacoot/ops/elementwise.hpp"
+#include "lacoot/ops/index.hpp"
 #include "lacoot/ops/loss.hpp"
 #include "lacoot/ops/matmul.hpp"
 #include "lacoot/ops/norm.hpp"
@@ -40,10 +45,11 @@ bool have_gpu() {
 }
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+using Compare = std::function<void(const Tensor& on_gpu, const Tensor& on_cpu)>;
 
-// f run on the CPU and on the GPU from the same inputs: the outputs agree, and so do the
-// gradients of every floating input for one random output gradient (within tol relative).
-void check_against_cpu(const std::string& what, const Fn& f, const std::vector<Tensor>& inputs, double tol) {
+// f run on the CPU and on the GPU from the same inputs: `agree` holds for the outputs, and for
+// the gradients of every floating input for one random output gradient.
+void compare_with_cpu(const std::string& what, const Fn& f, const std::vector<Tensor>& inputs, const Compare& agree) {
   CAPTURE(what);
   std::vector<Tensor> on_cpu, on_gpu;
   for (const Tensor& x : inputs) {
@@ -58,7 +64,7 @@ void check_against_cpu(const std::string& what, const Fn& f, const std::vector<T
   Tensor yc = f(on_cpu), yg = f(on_gpu);
   REQUIRE(yg.device() == kCUDA);
   REQUIRE(yg.shape() == yc.shape());
-  lacoot::test::check_close(yg, values_of(yc), tol);
+  agree(yg, yc);
   if (!yc.requires_grad()) return;
   Tensor w = randn(yc.shape(), yc.dtype());
   yc.backward(w);
@@ -68,8 +74,35 @@ void check_against_cpu(const std::string& what, const Fn& f, const std::vector<T
     CAPTURE(i);
     REQUIRE(on_gpu[i].grad().defined());
     CHECK(on_gpu[i].grad().device() == kCUDA);
-    lacoot::test::check_close(on_gpu[i].grad(), values_of(on_cpu[i].grad()), tol);
+    agree(on_gpu[i].grad(), on_cpu[i].grad());
   }
+}
+
+// The outputs and gradients agree within tol relative.
+void check_against_cpu(const std::string& what, const Fn& f, const std::vector<Tensor>& inputs, double tol) {
+  compare_with_cpu(what, f, inputs, [tol](const Tensor& g, const Tensor& c) {
+    lacoot::test::check_close(g, values_of(c), tol);
+  });
+}
+
+// The outputs and gradients are the CPU's bit for bit (dtype, NaN payloads and the sign of
+// zero included): for ops that must add in the CPU's order, and for sorts with NaN.
+void check_bits_against_cpu(const std::string& what, const Fn& f, const std::vector<Tensor>& inputs) {
+  compare_with_cpu(what, f, inputs, [](const Tensor& g, const Tensor& c) {
+    const Tensor back = g.to(kCPU);
+    CHECK_MESSAGE(lacoot::test::bitwise_equal(back, c), "GPU: " << to_string(back) << "\nCPU: " << to_string(c));
+  });
+}
+
+// The message of the lacoot::Error that call throws ("no error" if it throws none).
+template <class Call>
+std::string error_of(Call call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 }  // namespace
 
@@ -252,8 +285,6 @@ TEST_CASE("cuda: every activation equals the CPU, forward and backward, float32 
     check_against_cpu("sigmoid", [](auto& v) { return sigmoid(v[0]); }, {x}, tol);
     check_against_cpu("tanh", [](auto& v) { return tanh(v[0]); }, {x}, tol);
   }
-  // An op without a CUDA kernel yet says so, naming the device.
-  CHECK_THROWS_WITH_AS(topk(ones({4}).to(kCUDA), 2, 0, true, true), doctest::Contains("no kernel for cuda:0"), Error);
 }
 
 TEST_CASE("cuda: sin, cos and the transformer ops (attention, windows, patch merging, timestep embedding, modulate) equal the CPU") {
@@ -641,4 +672,131 @@ TEST_CASE("cuda: gradcheck on the GPU (float64): a conv-BN-ReLU-pool-linear-loss
   r = gradcheck([](const std::vector<Tensor>& v) { return max_sliced_wasserstein(v[0], v[1], v[2]); },
                 on_gpu({randn({6, 4}), randn({5, 4}), random_projections(4, 8, default_generator(), kFloat64)}));
   CHECK_MESSAGE(r.ok, r.report);
+}
+
+TEST_CASE("cuda: index_select, index_add, gather, scatter_add and embedding equal the CPU to the bit, both ways") {
+  if (!have_gpu()) return;
+  manual_seed(14);
+  // Index values in [0, size) with many repeats, so that most slots receive several additions.
+  auto draws = [](Shape shape, int64_t size) { return mul(rand(shape, kFloat64), size - 1e-9).to(kInt64); };
+  for (DType dt : {kFloat32, kFloat64, kInt64}) {
+    CAPTURE(dtype_name(dt));
+    // Magnitudes spread over orders of ten (whole numbers for int64), so that adding the same
+    // numbers in another order would change the rounding of the sums.
+    auto values = [dt](Shape shape) {
+      Tensor v = mul(randn(shape, kFloat64), exp(mul(randn(shape, kFloat64), 3.0)));
+      return dt == kInt64 ? mul(v, 100.0).to(kInt64) : v.to(dt);
+    };
+    Tensor x = values({4, 5, 3});
+    for (int64_t d : {0, 1, 2}) {
+      CAPTURE(d);
+      const int64_t n = x.size(d);
+      Tensor index = draws({7}, n);  // 7 picks among at most 5: repeats
+      Shape source = x.shape();
+      source[static_cast<std::size_t>(d)] = 7;
+      check_bits_against_cpu("index_select", [d](auto& v) { return index_select(v[0], d, v[1]); }, {x, index});
+      check_bits_against_cpu("index_add", [d](auto& v) { return index_add(v[0], d, v[1], v[2]); },
+                             {x, index, values(source)});
+      Shape picks = {3, 4, 2};  // smaller than x in the other dims, as gather allows
+      picks[static_cast<std::size_t>(d)] = 6;
+      Tensor at = draws(picks, n);
+      check_bits_against_cpu("gather", [d](auto& v) { return gather(v[0], d, v[1]); }, {x, at});
+      check_bits_against_cpu("scatter_add", [d](auto& v) { return scatter_add(v[0], d, v[1], v[2]); },
+                             {x, at, values(picks)});
+    }
+    // Hundreds of additions into each of three slots, and tensors spanning many blocks.
+    check_bits_against_cpu("index_add, 1-D, 600 into 3", [](auto& v) { return index_add(v[0], 0, v[1], v[2]); },
+                           {values({3}), draws({600}, 3), values({600})});
+    check_bits_against_cpu("scatter_add, 1-D, 600 into 3", [](auto& v) { return scatter_add(v[0], 0, v[1], v[2]); },
+                           {values({3}), draws({600}, 3), values({600})});
+    check_bits_against_cpu("index_add, [64, 1000] from 3000", [](auto& v) { return index_add(v[0], 1, v[1], v[2]); },
+                           {values({64, 1000}), draws({3000}, 1000), values({64, 3000})});
+    check_bits_against_cpu("gather, [300, 257]", [](auto& v) { return gather(v[0], 1, v[1]); },
+                           {values({300, 257}), draws({300, 100}, 257)});
+    check_bits_against_cpu("index_select, empty index", [](auto& v) { return index_select(v[0], 1, v[1]); },
+                           {x, Tensor::empty({0}, kInt64)});
+    check_bits_against_cpu("embedding, rows used many times", [](auto& v) { return embedding(v[0], v[1]); },
+                           {values({6, 4}), draws({3, 50}, 6)});
+  }
+  // A value out of range in a GPU index is found, with the CPU's message.
+  Tensor x = randn({4, 5}), bad = tensor(std::vector<int64_t>{0, 5, -1}, {3});
+  Tensor bad_rows = reshape(bad, {1, 3});
+  auto same_error = [](const char* what, auto on_cpu, auto on_gpu) {
+    CAPTURE(what);
+    const std::string message = error_of(on_cpu);
+    CHECK(message.find("index 5 is out of range") != std::string::npos);
+    CHECK(error_of(on_gpu) == message);
+  };
+  Tensor xg = x.to(kCUDA), badg = bad.to(kCUDA), bad_rows_g = bad_rows.to(kCUDA);
+  same_error("index_select", [&] { index_select(x, 1, bad); }, [&] { index_select(xg, 1, badg); });
+  same_error("index_add", [&] { index_add(x, 1, bad, ones({4, 3})); }, [&] { index_add(xg, 1, badg, ones({4, 3}).to(kCUDA)); });
+  same_error("gather", [&] { gather(x, 1, bad_rows); }, [&] { gather(xg, 1, bad_rows_g); });
+  same_error("scatter_add", [&] { scatter_add(x, 1, bad_rows, ones({1, 3})); },
+             [&] { scatter_add(xg, 1, bad_rows_g, ones({1, 3}).to(kCUDA)); });
+  same_error("embedding", [&] { embedding(randn({5, 2}), bad); }, [&] { embedding(randn({5, 2}).to(kCUDA), badg); });
+  // The index must be on the device of the tensor it indexes.
+  Tensor good = tensor(std::vector<int64_t>{0, 1}, {2});
+  CHECK_THROWS_WITH_AS(index_select(xg, 0, good), doctest::Contains("index_select: index on cpu but the tensor indexed on cuda:0"), Error);
+  CHECK_THROWS_WITH_AS(index_add(x, 0, good.to(kCUDA), ones({2, 5})),
+                       doctest::Contains("index_add: index on cuda:0 but the tensor indexed on cpu"), Error);
+  CHECK_THROWS_WITH_AS(gather(xg, 1, reshape(good, {1, 2})), doctest::Contains("gather: index on cpu"), Error);
+  CHECK_THROWS_WITH_AS(scatter_add(xg, 1, reshape(good, {1, 2}), ones({1, 2}).to(kCUDA)),
+                       doctest::Contains("scatter_add: index on cpu"), Error);
+  CHECK_THROWS_WITH_AS(embedding(xg, good), doctest::Contains("embedding: indices on cpu but the tensor indexed on cuda:0"),
+                       Error);
+}
+
+TEST_CASE("cuda: sort, argsort and topk equal the CPU: stable ties, NaN of either sign, -0.0, any dim, int64") {
+  if (!have_gpu()) return;
+  manual_seed(15);
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  auto sorted_by = [](auto sort_op) {  // the values and the indices of one call, compared one after the other
+    return std::pair<Fn, Fn>{[sort_op](auto& v) { return sort_op(v[0]).values; },
+                             [sort_op](auto& v) { return sort_op(v[0]).indices; }};
+  };
+  auto check_sorted = [&](const std::string& what, auto sort_op, const Tensor& x) {
+    auto [values, indices] = sorted_by(sort_op);
+    check_bits_against_cpu(what + ": values", values, {x});  // the backward too: scatter_add of the gradient
+    check_bits_against_cpu(what + ": indices", indices, {x});
+  };
+  for (DType dt : {kFloat32, kFloat64, kInt64}) {
+    CAPTURE(dtype_name(dt));
+    // Few distinct values, so long runs of ties whose input order the stable sort keeps.
+    Tensor ties = mul(randn({6, 300}, kFloat64), 2.0).to(kInt64).to(dt);
+    // NaN with and without its sign bit (both sort as the largest), ±inf, and -0.0 tying with 0.0.
+    Tensor specials = dt == kInt64 ? tensor(std::vector<int64_t>{5, -3, std::numeric_limits<int64_t>::max(), 0, -3,
+                                                                 std::numeric_limits<int64_t>::min(), 5, 7, 0, -1},
+                                            {10})
+                                   : tensor({1.0, nan, -inf, -0.0, 2.0, -nan, 0.0, inf, nan, -1.0, 0.0, -0.0, 2.0}, dt);
+    if (dt != kInt64) REQUIRE(std::signbit(values_of(specials)[5]));  // -nan kept its sign bit
+    Tensor long_row = dt == kInt64 ? mul(randn({5000}, kFloat64), 1e6).to(kInt64) : randn({5000}, dt);
+    for (bool descending : {false, true}) {
+      CAPTURE(descending);
+      auto along = [descending](int64_t d) { return [d, descending](const Tensor& x) { return sort(x, d, descending); }; };
+      check_sorted("sort, ties", along(-1), ties);
+      check_sorted("sort, specials", along(-1), specials);
+      check_sorted("sort, one long row", along(0), long_row);
+      check_sorted("sort along dim 0 (a permute there and back)", along(0), ties);
+      check_sorted("sort along the middle dim", along(1), reshape(ties, {6, 30, 10}));
+      check_sorted("sort of a 0-d tensor", along(0), reshape(narrow(specials, 0, 1, 1), {}));
+      check_bits_against_cpu("argsort, dim 1", [descending](auto& v) { return argsort(v[0], 1, descending); },
+                             {reshape(ties, {6, 30, 10})});
+    }
+    for (bool largest : {true, false}) {
+      for (bool sorted : {true, false}) {
+        CAPTURE(largest);
+        CAPTURE(sorted);
+        auto best = [largest, sorted](int64_t k, int64_t d) {
+          return [k, d, largest, sorted](const Tensor& x) { return topk(x, k, d, largest, sorted); };
+        };
+        for (int64_t k : {0, 1, 7, 299, 300}) {
+          CAPTURE(k);
+          check_sorted("topk, ties", best(k, -1), ties);
+        }
+        check_sorted("topk, specials", best(5, 0), specials);
+        check_sorted("topk along dim 0", best(4, 0), ties);
+        check_sorted("topk, one long row", best(100, 0), long_row);
+      }
+    }
+  }
 }

@@ -2,12 +2,15 @@
 //
 // Holds: index_select, gather, embedding (reads through int64 indices) and index_add,
 // scatter_add (adds through them), with PyTorch's names, arguments and semantics.
-// Needs: ops/common.hpp, backend/cpu/index.hpp.
+// Needs: ops/common.hpp, backend/cpu/index.hpp; with CUDA, backend/cuda/index.hpp (the same
+// ops on the GPU, the adds equal to the CPU's to the bit).
 // Leaves out: scatter (overwrite) and reductions other than add, index_add's alpha,
 // scatter_add with a src larger than its index (PyTorch allows it; here src must have index's
 // shape), embedding's padding_idx / max_norm / sparse options, negative index values (PyTorch
 // rejects them in these ops too). Index values are checked on every call; a bad one is an
-// error that names it and the size it had to fit.
+// error that names it and the size it had to fit. The index lives on the device of the tensor
+// it indexes; for a GPU index the check reads a copy of it on the host, so each call waits for
+// the device's work, and that copy is also what the GPU adds list their contributions from.
 //
 // Backward follows autograd/node.hpp: each closure returns dL/dinput per input. A read through
 // an index sends its gradient back with the matching add into zeros, so an element picked twice
@@ -20,6 +23,9 @@
 
 #include "../backend/cpu/index.hpp"
 #include "common.hpp"
+#if LACOOT_WITH_CUDA
+#include "../backend/cuda/index.hpp"
+#endif
 
 namespace lacoot {
 
@@ -28,18 +34,26 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index);
 
 namespace detail {
 
-inline void check_index_tensor(const char* op, const Tensor& index) {
-  check_defined(op, index, "index");
+// The index must be on the device of the tensor t it indexes, where the kernels read it.
+inline void check_index_device(const char* op, const Tensor& index, const Tensor& t, const char* what = "index") {
+  LACOOT_CHECK(index.device() == t.device(), op, ": ", what, " on ", index.device().str(),
+               " but the tensor indexed on ", t.device().str(), " (hint: move the ", what,
+               " there with .to(tensor.device()))");
+}
+
+inline void check_index_tensor(const char* op, const Tensor& index, const Tensor& t) {
+  check_defined(op, index, "index", Cuda::kernel);
   LACOOT_CHECK(index.dtype() == kInt64, op, ": expected an int64 index tensor, got ",
                dtype_name(index.dtype()), " (hint: convert it with .to(lacoot::kInt64))");
-  LACOOT_CHECK(index.device().is_cpu(), op, ": no kernel for device ", index.device().str(), " in this build");
+  check_index_device(op, index, t);
 }
 
 // Every value of `index` must lie in [0, size); the error names the first one that does not.
-// `what` says what the values index ("dimension 1 of size 4").
-inline void check_index_values(const char* op, const Tensor& index, int64_t size, const std::string& what) {
-  const int64_t* p = index.data<int64_t>();
-  for (int64_t i = 0; i < index.numel(); ++i)
+// `what` says what the values index ("dimension 1 of size 4"). host_index is the index on the
+// host (index.to(kCPU): the index itself for a CPU one).
+inline void check_index_values(const char* op, const Tensor& host_index, int64_t size, const std::string& what) {
+  const int64_t* p = host_index.data<int64_t>();
+  for (int64_t i = 0; i < host_index.numel(); ++i)
     LACOOT_CHECK(p[i] >= 0 && p[i] < size, op, ": index ", p[i], " is out of range for ", what,
                  " (expected values in [0, ", size - 1, "]; at flat position ", i, " of the index)");
 }
@@ -58,15 +72,18 @@ struct AroundDim {
 
 // The checks shared by gather and scatter_add: `index` has the tensor's number of dimensions
 // and fits inside it in every dimension but d, where its values must be valid positions.
-inline void check_gather_index(const char* op, const Tensor& t, int64_t d, const Tensor& index) {
-  check_index_tensor(op, index);
+// Returns the index on the host, which the value check has read.
+inline Tensor check_gather_index(const char* op, const Tensor& t, int64_t d, const Tensor& index) {
+  check_index_tensor(op, index, t);
   LACOOT_CHECK(index.dim() == t.dim(), op, ": index (shape ", shape_str(index.shape()), ") must have "
                "as many dimensions as the tensor (shape ", shape_str(t.shape()), ")");
   for (int64_t e = 0; e < t.dim(); ++e)
     LACOOT_CHECK(e == d || index.size(e) <= t.size(e), op, ": index (shape ", shape_str(index.shape()),
                  ") is larger than the tensor (shape ", shape_str(t.shape()), ") in dimension ", e,
                  " (only dimension ", d, " may differ)");
-  check_index_values(op, index, t.size(d), concat("dimension ", d, " of size ", t.size(d)));
+  Tensor host_index = index.to(kCPU);
+  check_index_values(op, host_index, t.size(d), concat("dimension ", d, " of size ", t.size(d)));
+  return host_index;
 }
 
 }  // namespace detail
@@ -77,8 +94,8 @@ inline void check_gather_index(const char* op, const Tensor& t, int64_t d, const
 // source.select(dim, j) for every j (Tensor.index_add). source has input's shape with dim
 // resized to index.numel(); a repeated index adds twice.
 inline Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& source) {
-  detail::check_same("index_add", {input, source});
-  detail::check_index_tensor("index_add", index);
+  detail::check_same("index_add", {input, source}, detail::Cuda::kernel);
+  detail::check_index_tensor("index_add", index, input);
   LACOOT_CHECK(input.dim() > 0 && index.dim() <= 1, "index_add: expected a tensor with at least one "
                "dimension and a 1-D index, got shapes ", shape_str(input.shape()), " and ", shape_str(index.shape()));
   const int64_t d = wrap_dim(dim, input.dim(), "index_add"), k = index.numel();
@@ -86,9 +103,14 @@ inline Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, c
   expected[static_cast<std::size_t>(d)] = k;
   LACOOT_CHECK(source.shape() == expected, "index_add: source has shape ", shape_str(source.shape()),
                ", expected ", shape_str(expected), " (input's shape with dimension ", d, " resized to the ", k, " indices)");
-  detail::check_index_values("index_add", index, input.size(d), detail::concat("dimension ", d, " of size ", input.size(d)));
+  const Tensor host_index = index.to(kCPU);
+  detail::check_index_values("index_add", host_index, input.size(d), detail::concat("dimension ", d, " of size ", input.size(d)));
   Tensor out = input.clone();
   const detail::AroundDim v(input.shape(), d);
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) cuda::index_add(out, v.outer, v.size, v.inner, host_index, source);
+  else
+#endif
   dispatch_all(input.dtype(), "index_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::index_add_kernel(out.data<T>(), v.outer, v.size, v.inner, index.data<int64_t>(), k, source.data<T>());
@@ -103,17 +125,21 @@ inline Tensor index_add(const Tensor& input, int64_t dim, const Tensor& index, c
 // The slices index[0], index[1], ... of input along dim (torch.index_select): for input [N, C]
 // and dim 0, out[j, :] = input[index[j], :]. index is 1-D int64 with values in [0, size).
 inline Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index) {
-  detail::check_same("index_select", {input});
-  detail::check_index_tensor("index_select", index);
+  detail::check_same("index_select", {input}, detail::Cuda::kernel);
+  detail::check_index_tensor("index_select", index, input);
   LACOOT_CHECK(input.dim() > 0, "index_select: cannot be applied to a 0-dim tensor");
   LACOOT_CHECK(index.dim() <= 1, "index_select: index must be 1-D, got shape ", shape_str(index.shape()));
   const int64_t d = wrap_dim(dim, input.dim(), "index_select"), k = index.numel();
-  detail::check_index_values("index_select", index, input.size(d),
+  detail::check_index_values("index_select", index.to(kCPU), input.size(d),
                              detail::concat("dimension ", d, " of size ", input.size(d)));
   Shape out_shape = input.shape();
   out_shape[static_cast<std::size_t>(d)] = k;
   Tensor out = Tensor::empty(out_shape, input.dtype(), input.device());
   const detail::AroundDim v(input.shape(), d);
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) cuda::index_select(input, v.outer, v.size, v.inner, index, out);
+  else
+#endif
   dispatch_all(input.dtype(), "index_select", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::index_select_kernel(input.data<T>(), v.outer, v.size, v.inner, index.data<int64_t>(), k, out.data<T>());
@@ -131,13 +157,17 @@ inline Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index
 // dim 1 of a 2-D tensor, out[i][index[i][j]] += src[i][j]. index and src share a shape that
 // fits inside input except along dim; repeated positions accumulate.
 inline Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index, const Tensor& src) {
-  detail::check_same("scatter_add", {input, src});
+  detail::check_same("scatter_add", {input, src}, detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() > 0, "scatter_add: cannot be applied to a 0-dim tensor");
   const int64_t d = wrap_dim(dim, input.dim(), "scatter_add");
-  detail::check_gather_index("scatter_add", input, d, index);
+  const Tensor host_index = detail::check_gather_index("scatter_add", input, d, index);
   LACOOT_CHECK(src.shape() == index.shape(), "scatter_add: src has shape ", shape_str(src.shape()),
                " but index has shape ", shape_str(index.shape()), " (expected the same)");
   Tensor out = input.clone();
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) cuda::scatter_add(out, d, host_index, src);
+  else
+#endif
   dispatch_all(input.dtype(), "scatter_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::scatter_add_kernel(out.data<T>(), input.shape(), d, index.data<int64_t>(), index.shape(), src.data<T>());
@@ -153,11 +183,15 @@ inline Tensor scatter_add(const Tensor& input, int64_t dim, const Tensor& index,
 // 2-D tensor, out[i][j] = input[i][index[i][j]]. out has index's shape, which must fit inside
 // input in every dimension but dim.
 inline Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
-  detail::check_same("gather", {input});
+  detail::check_same("gather", {input}, detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() > 0, "gather: cannot be applied to a 0-dim tensor");
   const int64_t d = wrap_dim(dim, input.dim(), "gather");
   detail::check_gather_index("gather", input, d, index);
   Tensor out = Tensor::empty(index.shape(), input.dtype(), input.device());
+#if LACOOT_WITH_CUDA
+  if (input.device().is_cuda()) cuda::gather(input, d, index, out);
+  else
+#endif
   dispatch_all(input.dtype(), "gather", [&](auto tag) {
     using T = typename decltype(tag)::type;
     backend::cpu::gather_kernel(input.data<T>(), input.shape(), d, index.data<int64_t>(), index.shape(), out.data<T>());
@@ -177,20 +211,25 @@ inline Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
 // (F.embedding takes (input, weight)). The weight's gradient adds the output gradient's rows
 // into the rows they were read from, so a row used twice gets both.
 inline Tensor embedding(const Tensor& weight, const Tensor& indices) {
-  detail::check_same("embedding", {weight});
-  detail::check_defined("embedding", indices, "indices");
+  detail::check_same("embedding", {weight}, detail::Cuda::kernel);
+  detail::check_defined("embedding", indices, "indices", detail::Cuda::kernel);
   LACOOT_CHECK(indices.dtype() == kInt64, "embedding: indices must be int64, got ",
                dtype_name(indices.dtype()), weight.dtype() == kInt64
                    ? " (hint: the arguments are (weight, indices); torch's F.embedding takes (input, weight))"
                    : " (hint: convert them with .to(lacoot::kInt64))");
+  detail::check_index_device("embedding", indices, weight, "indices");
   LACOOT_CHECK(weight.dim() == 2, "embedding: expected weight of shape [num_embeddings, embedding_dim], "
                "got shape ", shape_str(weight.shape()));
   const int64_t V = weight.size(0), D = weight.size(1), K = indices.numel();
-  detail::check_index_values("embedding", indices, V, detail::concat("a weight of ", V,
+  detail::check_index_values("embedding", indices.to(kCPU), V, detail::concat("a weight of ", V,
                              " rows (num_embeddings = ", V, ", weight shape ", shape_str(weight.shape()), ")"));
   Shape out_shape = indices.shape();
   out_shape.push_back(D);
   Tensor out = Tensor::empty(out_shape, weight.dtype(), weight.device());
+#if LACOOT_WITH_CUDA
+  if (weight.device().is_cuda()) cuda::index_select(weight, 1, V, D, indices, out);  // weight as [1, V, D]
+  else
+#endif
   dispatch_all(weight.dtype(), "embedding", [&](auto tag) {
     using T = typename decltype(tag)::type;  // weight as [1, V, D], rows picked along V
     backend::cpu::index_select_kernel(weight.data<T>(), 1, V, D, indices.data<int64_t>(), K, out.data<T>());

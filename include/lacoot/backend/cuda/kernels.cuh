@@ -1,12 +1,12 @@
 // lacoot/backend/cuda/kernels.cuh — lacoot's CUDA kernels (single-header convention).
 //
 // Holds: with LACOOT_CUDA_IMPLEMENTATION defined, the kernels and the definitions of the host
-// functions kernels.hpp declares (those of reductions, pooling, normalisation and 1-D optimal
-// transport in reduce_kernels.cuh, pool_kernels.cuh, norm_kernels.cuh and ot_kernels.cuh,
-// which it includes);
+// functions kernels.hpp declares (those of reductions, pooling, normalisation, 1-D optimal
+// transport, indexing and sorting in reduce_kernels.cuh, pool_kernels.cuh, norm_kernels.cuh,
+// ot_kernels.cuh, index_kernels.cuh and sort_kernels.cuh, which it includes);
 // without it, only those declarations. Compile it with nvcc in
 // exactly one translation unit of a program (see kernels.hpp).
-// Needs: kernels.hpp, runtime.hpp; nvcc.
+// Needs: kernels.hpp, runtime.hpp; nvcc (and the CUB headers of its toolkit).
 #pragma once
 
 #include "kernels.hpp"
@@ -272,5 +272,7 @@ void adam_update(void* p, const void* grad, void* m, void* v, void* vmax, int64_
 #include "reduce_kernels.cuh"
 #include "norm_kernels.cuh"  // after reduce_kernels.cuh: it uses block_sum
 #include "ot_kernels.cuh"
+#include "index_kernels.cuh"
+#include "sort_kernels.cuh"
 
 #endif  // LACOOT_CUDA_IMPLEMENTATION

@@ -8,7 +8,8 @@
 //   #define LACOOT_CUDA_IMPLEMENTATION
 //   #include <lacoot/backend/cuda/kernels.cuh>
 //
-// Needs: core/dtype.hpp, backend/formulas.hpp (fn::Op), the CUDA runtime API.
+// Needs: core/dtype.hpp, core/host_device.hpp (LACOOT_HD), backend/formulas.hpp (fn::Op), the
+// CUDA runtime API.
 // Leaves out: cuBLAS and cuDNN, which plain C++ calls directly.
 #pragma once
 
@@ -18,6 +19,7 @@
 #include <cstdint>
 
 #include "../../core/dtype.hpp"
+#include "../../core/host_device.hpp"
 #include "../../core/rng.hpp"
 #include "../formulas.hpp"
 #include "../optim_formulas.hpp"
@@ -184,6 +186,62 @@ std::size_t wasserstein_scratch_bytes(int64_t n, int64_t m, int64_t K, DType dty
 void wasserstein_1d_columns(const void* U, const void* V, int64_t n, int64_t m, int64_t K, const void* a,
                             const void* b, double p, void* W, const void* g, void* gU, void* gV, void* scratch,
                             DType dtype, cudaStream_t stream);
+
+// ---- indexing (index_kernels.cuh) ----
+// backend/cpu/index.hpp's kernels, for every dtype; the index values are already checked to lie
+// in range (ops/index.hpp does it on the host). Around the indexed dim a tensor is seen as
+// [outer, size, inner]. Every output element is written by one thread; the adds take, for
+// each output element, the list of what it receives (made on the host by
+// backend/cuda/index.hpp) and add it in that order, the CPU loop's, so the sums equal the
+// CPU's to the bit and do not depend on scheduling (no atomic additions).
+
+// out [outer, k, inner] = x [outer, size, inner] at the positions index[0..k) of the middle dim.
+void index_select(const void* x, int64_t outer, int64_t size, int64_t inner, const int64_t* index, int64_t k,
+                  void* out, DType dtype, cudaStream_t stream);
+// out [outer, size, inner] += src [outer, k, inner] at slots index[j] of the middle dim, where
+// the j with index[j] = t are sources[begin[t] .. begin[t + 1]), increasing (begin: size + 1).
+void index_add(void* out, int64_t outer, int64_t size, int64_t inner, const int64_t* begin, const int64_t* sources,
+               int64_t k, const void* src, DType dtype, cudaStream_t stream);
+
+// Where the positions of an index tensor land in a target tensor with as many dims (gather's
+// input, scatter_add's output), as backend/cpu/index.hpp's IndexWalk: index position p, at
+// coordinates c, holding value v, names the target element Σ_{e ≠ dim} c_e · target_stride[e]
+// + v · target_stride[dim]. The index may be smaller than the target in every dim but dim.
+struct IndexedAlong {
+  int nd = 0, dim = 0;
+  int64_t n = 0;  // index elements
+  int64_t index_shape[kMaxDims] = {};
+  int64_t target_stride[kMaxDims] = {};
+
+  LACOOT_HD int64_t target(int64_t p, int64_t v) const {
+    int64_t off = 0;
+    for (int e = nd - 1; e >= 0; --e) {
+      off += (e == dim ? v : p % index_shape[e]) * target_stride[e];
+      p /= index_shape[e];
+    }
+    return off;
+  }
+};
+
+// out[p] = x[layout.target(p, index[p])] for every index position p (out has the index's shape).
+void gather(const void* x, const IndexedAlong& layout, const int64_t* index, void* out, DType dtype,
+            cudaStream_t stream);
+// out[e] += src[sources[q]] for q in [begin[e], begin[e + 1]), increasing, for every e < n_out:
+// scatter_add, whose lists name the index positions p with target(p, index[p]) = e.
+void scatter_add(void* out, int64_t n_out, const int64_t* begin, const int64_t* sources, const void* src,
+                 DType dtype, cudaStream_t stream);
+
+// ---- sorting (sort_kernels.cuh) ----
+// backend/cpu/sort.hpp's topk_rows on `rows` contiguous rows of length n (float32, float64,
+// int64): values and indices [rows, k] get the k smallest (or, with `largest`, largest)
+// elements of each row and their positions, best first or, unless `sorted`, in input order.
+// Stable, as the CPU: ties keep their input order, NaN sorts as the largest value, -0.0 ties
+// with +0.0. A sort is the case k = n, sorted, with largest meaning descending. rows · n must
+// be below 2^31 (CUB's segmented sort counts in int). scratch holds sort_scratch_bytes(...)
+// bytes of device memory, 256-byte aligned.
+std::size_t sort_scratch_bytes(int64_t rows, int64_t n, int64_t k, bool largest, bool sorted, DType dtype);
+void topk_rows(const void* x, int64_t rows, int64_t n, int64_t k, bool largest, bool sorted, void* values,
+               int64_t* indices, void* scratch, DType dtype, cudaStream_t stream);
 
 // ---- optimiser updates (kernels.cuh) ----
 
