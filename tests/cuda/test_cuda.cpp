@@ -30,6 +30,7 @@
 #include "lacoot/ops/sort.hpp"
 #include "lacoot/ops/transformer.hpp"
 #include "lacoot/optim/adam.hpp"
+#include "lacoot/optim/clip_grad.hpp"
 #include "lacoot/optim/sgd.hpp"
 #include "lacoot/ot/sliced_wasserstein.hpp"
 
@@ -433,6 +434,27 @@ TEST_CASE("cuda: SGD (momentum, Nesterov, weight decay), Adam and AdamW (amsgrad
     compare("AdamW amsgrad", [](std::vector<Tensor> ps) {
       return optim::AdamW(ps, {.lr = 0.01, .amsgrad = true, .maximize = true});
     });
+  }
+}
+
+TEST_CASE("cuda: clip_grad_norm_ (norms 2, 1, 3, infinity) and clip_grad_value_ on GPU gradients equal the CPU's") {
+  if (!have_gpu()) return;
+  manual_seed(8);
+  for (double q : {2.0, 1.0, 3.0, std::numeric_limits<double>::infinity()}) {
+    CAPTURE(q);
+    Tensor a = randn({40, 3}, kFloat64), b = randn({7}, kFloat64);
+    std::vector<Tensor> cpu{a.clone(), b.clone()}, gpu{a.to(kCUDA), b.to(kCUDA)};
+    for (auto* set : {&cpu, &gpu})
+      for (Tensor& p : *set) {
+        p.requires_grad_();
+        sum(p * p * 3.0).backward();  // grad = 6 p
+      }
+    const double n_cpu = optim::clip_grad_norm_(cpu, 1.5, q), n_gpu = optim::clip_grad_norm_(gpu, 1.5, q);
+    CHECK(n_gpu == doctest::Approx(n_cpu).epsilon(1e-12));
+    for (std::size_t i = 0; i < cpu.size(); ++i) lacoot::test::check_close(gpu[i].grad(), values_of(cpu[i].grad()), 1e-12);
+    optim::clip_grad_value_(cpu, 0.5);
+    optim::clip_grad_value_(gpu, 0.5);
+    for (std::size_t i = 0; i < cpu.size(); ++i) CHECK(test::bitwise_equal(gpu[i].grad().to(kCPU), cpu[i].grad()));
   }
 }
 

@@ -20,8 +20,7 @@ enum class Cuda { none, kernel };
 
 inline void check_device(const char* op, const Tensor& t, Cuda cuda) {
   LACOOT_CHECK(t.device().is_cpu() || cuda == Cuda::kernel, op, ": no kernel for ", t.device().str(),
-               " yet (the CUDA backend has the elementwise ops, activations, reshapes, matmul, linear, reductions, "
-               "softmax and the losses so far; run this op on the CPU: .to(kCPU))");
+               " yet (run this op on the CPU: .to(kCPU))");
 }
 
 inline void check_defined(const char* op, const Tensor& t, const char* what = "input", Cuda cuda = Cuda::none) {

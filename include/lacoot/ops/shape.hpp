@@ -234,7 +234,7 @@ inline Tensor permute(const Tensor& input, std::vector<int64_t> dims) {
 
 // Swaps dimensions dim0 and dim1 (torch.transpose); a copy, like permute.
 inline Tensor transpose(const Tensor& input, int64_t dim0, int64_t dim1) {
-  detail::check_defined("transpose", input);
+  detail::check_defined("transpose", input, "input", detail::Cuda::kernel);
   const int64_t nd = input.dim();
   std::vector<int64_t> dims(static_cast<std::size_t>(nd));
   std::iota(dims.begin(), dims.end(), int64_t{0});
@@ -386,7 +386,7 @@ inline Tensor narrow(const Tensor& input, int64_t dim, int64_t start, int64_t le
 
 // The slice at `index` along dim, with that dimension removed (torch.select, x[:, index]).
 inline Tensor select(const Tensor& input, int64_t dim, int64_t index) {
-  detail::check_defined("select", input);
+  detail::check_defined("select", input, "input", detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() > 0, "select: cannot be applied to a 0-dim tensor");
   const int64_t d = wrap_dim(dim, input.dim(), "select"), size = input.size(d);
   LACOOT_CHECK(index >= -size && index < size, "select: index ", index, " is out of range for "
@@ -425,7 +425,7 @@ inline Tensor slice(const Tensor& input, int64_t dim = 0, std::optional<int64_t>
 
 // Pieces of the given sizes along dim, which must add up to its size (torch.split).
 inline std::vector<Tensor> split(const Tensor& input, const std::vector<int64_t>& split_sizes, int64_t dim = 0) {
-  detail::check_defined("split", input);
+  detail::check_defined("split", input, "input", detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() > 0, "split: cannot be applied to a 0-dim tensor");
   const int64_t d = wrap_dim(dim, input.dim(), "split");
   int64_t total = 0;
@@ -446,7 +446,7 @@ inline std::vector<Tensor> split(const Tensor& input, const std::vector<int64_t>
 
 // Pieces of split_size along dim, the last one smaller when the size does not divide.
 inline std::vector<Tensor> split(const Tensor& input, int64_t split_size, int64_t dim = 0) {
-  detail::check_defined("split", input);
+  detail::check_defined("split", input, "input", detail::Cuda::kernel);
   LACOOT_CHECK(input.dim() > 0, "split: cannot be applied to a 0-dim tensor");
   LACOOT_CHECK(split_size > 0, "split: split_size must be positive, got ", split_size);
   const int64_t size = input.size(wrap_dim(dim, input.dim(), "split"));
@@ -458,7 +458,7 @@ inline std::vector<Tensor> split(const Tensor& input, int64_t split_size, int64_
 
 // `chunks` pieces of ceil(size / chunks) along dim; fewer when the size runs out (torch.chunk).
 inline std::vector<Tensor> chunk(const Tensor& input, int64_t chunks, int64_t dim = 0) {
-  detail::check_defined("chunk", input);
+  detail::check_defined("chunk", input, "input", detail::Cuda::kernel);
   LACOOT_CHECK(chunks > 0, "chunk: chunks must be positive, got ", chunks);
   LACOOT_CHECK(input.dim() > 0, "chunk: cannot be applied to a 0-dim tensor");
   const int64_t size = input.size(wrap_dim(dim, input.dim(), "chunk"));

@@ -2,7 +2,8 @@
 //
 // Holds: clip_grad_norm_ (rescale all gradients so that their joint norm is at most max_norm)
 // and clip_grad_value_ (clamp each element), as torch.nn.utils (1.13) defines them.
-// Needs: core/ only.
+// Needs: core/; for gradients on a GPU, ops/elementwise.hpp and ops/reduce.hpp (the norm and
+// the clipping there are those ops, the result written back into the gradient).
 // Leaves out: the foreach variants and PyTorch 2.6's get_total_norm / clip_grads_with_norm_.
 //
 // Both act in place on each parameter's grad() and skip parameters without a gradient. The
@@ -19,6 +20,8 @@
 
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
+#include "../ops/elementwise.hpp"
+#include "../ops/reduce.hpp"
 
 namespace lacoot::detail {
 
@@ -41,6 +44,20 @@ double grad_norm_part(const T* x, int64_t n, double q) {
     for (int64_t i = 0; i < n; ++i) acc += std::pow(std::abs(static_cast<double>(x[i])), q);
   }
   return acc;
+}
+
+// The same part for a gradient on a GPU, from the ops (the sum of float32 elements is rounded
+// to float32 there, as PyTorch's is).
+inline double grad_norm_part_on_device(const Tensor& g, double q) {
+  NoGradGuard no_grad;
+  const Tensor a = abs(g);
+  if (std::isinf(q)) return g.numel() == 0 ? 0.0 : max(a).item();
+  return sum(q == 2 ? a * a : q == 1 ? a : pow(a, q)).item();
+}
+
+// g's elements replaced, in place, by those of `value` (same shape, dtype and device).
+inline void assign_in_place(const Tensor& g, const Tensor& value) {
+  copy_bytes(g.raw_data(), g.device(), value.raw_data(), value.device(), g.nbytes());
 }
 
 // The defined gradients of `parameters`, each storage once.
@@ -80,12 +97,11 @@ inline double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_
     LACOOT_CHECK(p.defined(), "clip_grad_norm_: got an undefined parameter");
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    LACOOT_CHECK(g.device().is_cpu(), "clip_grad_norm_: no kernel for gradients on ", g.device().str(), " yet");
     any = true;
-    const double part = dispatch_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
+    const double part = g.device().is_cpu() ? dispatch_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
       using T = typename decltype(tag)::type;
       return detail::grad_norm_part(g.data<T>(), g.numel(), norm_type);
-    });
+    }) : detail::grad_norm_part_on_device(g, norm_type);
     acc = inf ? (std::isnan(part) || part > acc ? part : acc) : acc + part;
     if (inf && std::isnan(acc)) break;
   }
@@ -96,7 +112,12 @@ inline double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_
                "overflow in the loss; error_if_nonfinite = false scales by the non-finite norm anyway)");
   const double coef = std::min(max_norm / (total + 1e-6), 1.0);  // NaN stays NaN, as torch.clamp
   if (coef < 1 || std::isnan(coef)) {
-    for (const Tensor& g : detail::distinct_grads(parameters))
+    for (const Tensor& g : detail::distinct_grads(parameters)) {
+      if (!g.device().is_cpu()) {
+        NoGradGuard no_grad;
+        detail::assign_in_place(g, g * coef);
+        continue;
+      }
       dispatch_floating(g.dtype(), "clip_grad_norm_", [&](auto tag) {
         using T = typename decltype(tag)::type;
         T* x = g.data<T>();
@@ -105,6 +126,7 @@ inline double clip_grad_norm_(const std::vector<Tensor>& parameters, double max_
           for (int64_t i = begin; i < end; ++i) x[i] = x[i] * c;
         });
       });
+    }
   }
   return total;
 }
@@ -116,7 +138,11 @@ inline void clip_grad_value_(const std::vector<Tensor>& parameters, double clip_
                " (elements are clamped to [-clip_value, clip_value])");
   for (const Tensor& p : parameters) LACOOT_CHECK(p.defined(), "clip_grad_value_: got an undefined parameter");
   for (const Tensor& g : detail::distinct_grads(parameters)) {
-    LACOOT_CHECK(g.device().is_cpu(), "clip_grad_value_: no kernel for gradients on ", g.device().str(), " yet");
+    if (!g.device().is_cpu()) {
+      NoGradGuard no_grad;
+      detail::assign_in_place(g, clamp(g, -clip_value, clip_value));
+      continue;
+    }
     dispatch_floating(g.dtype(), "clip_grad_value_", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* x = g.data<T>();
