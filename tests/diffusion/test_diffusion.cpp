@@ -3,9 +3,11 @@
 // References: the schedule's constants in specs/architectures.md §5.4 (DiT's, to the digits
 // given there); a PyTorch float64 implementation of the loss and the sampler steps written from
 // the same spec (tests/fixtures/gen_diffusion.py, inputs from the hash of gen_models.py); a closed
-// form for a whole DDIM loop; gradcheck for the loss's backward.
+// form for a whole DDIM loop; gradcheck for the loss's backward; closed forms and loops for the
+// Fréchet distance.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include "../fixtures/diffusion_fixtures.hpp"
 #include "../models/reference.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
+#include "lacoot/diffusion/frechet.hpp"
 #include "lacoot/diffusion/gaussian_diffusion.hpp"
 
 using namespace lacoot;
@@ -149,4 +152,49 @@ TEST_CASE("a whole DDIM loop (eta 0) with a model predicting zero noise scales x
   REQUIRE(seen.size() == 25);
   CHECK(seen.front() == 999.0);  // the model sees the original steps, last first
   CHECK(seen.back() == 0.0);
+}
+
+TEST_CASE("frechet_distance: closed forms for diagonal and proportional covariances; feature_stats as numpy.cov") {
+  using diffusion::FeatureStats;
+  // The eigensolver on a case by hand: [[2, 1], [1, 2]] has eigenvalues 1 and 3.
+  std::vector<double> w = diffusion::symmetric_eigenvalues({2, 1, 1, 2}, 2);
+  std::sort(w.begin(), w.end());
+  CHECK(w[0] == doctest::Approx(1.0).epsilon(1e-14));
+  CHECK(w[1] == doctest::Approx(3.0).epsilon(1e-14));
+  // Diagonal: d² = ‖Δμ‖² + Σ (σ1 − σ2)².
+  const FeatureStats a{3, {1, 2, 3}, {4, 0, 0, 0, 1, 0, 0, 0, 9}};
+  const FeatureStats b{3, {0, 2, 5}, {1, 0, 0, 0, 1, 0, 0, 0, 4}};
+  CHECK(diffusion::frechet_distance(a, b) == doctest::Approx(1 + 4 + (1 + 0 + 1)).epsilon(1e-12));
+  // Σ2 = c Σ1 with Σ1 = L Lᵀ not diagonal: Tr((Σ1 Σ2)^½) = √c Tr Σ1.
+  const double L[9] = {2, 0, 0, 0.5, 1, 0, -1, 0.3, 1.5};
+  FeatureStats p{3, {0.1, -0.2, 0.3}, std::vector<double>(9, 0.0)};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 3; ++k) p.cov[i * 3 + j] += L[i * 3 + k] * L[j * 3 + k];
+  FeatureStats q = p;
+  for (double& c : q.cov) c *= 2.25;
+  const double trace = p.cov[0] + p.cov[4] + p.cov[8];
+  CHECK(diffusion::frechet_distance(p, q) == doctest::Approx((1 + 2.25 - 2 * 1.5) * trace).epsilon(1e-10));
+  CHECK(std::abs(diffusion::frechet_distance(p, p)) < 1e-9);
+  CHECK(diffusion::frechet_distance(p, q) == doctest::Approx(diffusion::frechet_distance(q, p)).epsilon(1e-9));
+  // feature_stats: the mean and the 1/(N − 1) covariance, against sums written out here.
+  Generator gen(9);
+  Tensor f = randn({50, 4}, kFloat64, gen);
+  const FeatureStats s = diffusion::feature_stats(f);
+  for (int64_t i = 0; i < 4; ++i) {
+    double m = 0;
+    for (int64_t n = 0; n < 50; ++n) m += f.at<double>({n, i}) / 50;
+    CHECK(s.mean[i] == doctest::Approx(m).epsilon(1e-12));
+    for (int64_t j = 0; j < 4; ++j) {
+      double c = 0, mj = 0;
+      for (int64_t n = 0; n < 50; ++n) mj += f.at<double>({n, j}) / 50;
+      for (int64_t n = 0; n < 50; ++n) c += (f.at<double>({n, i}) - m) * (f.at<double>({n, j}) - mj) / 49;
+      CHECK(s.cov[i * 4 + j] == doctest::Approx(c).epsilon(1e-12));
+    }
+  }
+  // Two samples of one Gaussian are close; a shifted one is about ‖shift‖² away.
+  Tensor g1 = randn({4000, 3}, kFloat64, gen), g2 = randn({4000, 3}, kFloat64, gen);
+  CHECK(diffusion::frechet_distance(g1, g2) < 0.02);
+  CHECK(diffusion::frechet_distance(g1, g2 + 2.0) == doctest::Approx(12.0).epsilon(0.02));
+  CHECK_THROWS_WITH_AS(diffusion::feature_stats(randn({1, 4})), doctest::Contains("N >= 2"), Error);
 }

@@ -6,7 +6,8 @@
 // strictly into its model. Bad input must give a one-line error naming the path and status 1,
 // an unknown option status 2. The programs are found in $LACOOT_EXAMPLES, the build's
 // examples/ folder (tests/meson.build sets it; it is empty under -Dexamples=false, which skips
-// these tests). The teaching example 7 (ot_regularisation) runs in full, as a student runs it:
+// these tests). Example 8 (dit_fashion_mnist) runs its whole pipeline in miniature on the
+// installed Fashion-MNIST. The teaching example 7 (ot_regularisation) runs in full, as a student runs it:
 // its own checks must pass, the distance must fall during descent, its SVG figures must be
 // well-formed, and Algorithm 1 must remove more blocks of the regularised network.
 #include <doctest/doctest.h>
@@ -26,6 +27,7 @@
 #include "../check.hpp"
 #include "../data/data_test_util.hpp"
 #include "lacoot/io/atomic_file.hpp"
+#include "lacoot/io/json.hpp"
 #include "lacoot/io/safetensors.hpp"
 #include "lacoot/models/mobilenet_v2.hpp"
 #include "lacoot/models/resnet.hpp"
@@ -315,13 +317,60 @@ TEST_CASE("example 6, resnet18_imagefolder: fine-tunes given ResNet-18 weights w
   CHECK(run_example("resnet18_imagefolder", data).status == 2);  // --weights is required
 }
 
+TEST_CASE("example 8, dit_fashion_mnist: the whole run in miniature writes its grids and summary") {
+  if (examples_dir().empty()) {
+    MESSAGE("examples not built (-Dexamples=false): skipped");
+    return;
+  }
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) {
+    MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  TempDir dir("examples_dit");
+  const std::string out = (dir / "run").string();
+  Result r = run_example("dit_fashion_mnist", "--max-steps 2 --hidden 16 --depth 3 --heads 2 --batch-size 4 "
+                                              "--samples 20 --sample-steps 2 --out " + out);
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  CHECK(r.says("removed from both fine-tuned models: blocks."));
+  CHECK(r.says("LaCoOT 2 blocks removed"));
+  CHECK(r.says("plain 2 blocks removed"));
+  for (const char* grid : {"dense", "LaCoOT_fine-tuned", "plain_fine-tuned", "LaCoOT_2_blocks_removed",
+                           "plain_2_blocks_removed"}) {
+    const fs::path png = fs::path(out) / (std::string(grid) + ".png");
+    CHECK_MESSAGE(fs::exists(png), png.string());
+    // The PNG signature, then IHDR's width and height (big-endian) and bit depth 8, grey (0).
+    const std::string bytes = read_file(png.string());
+    REQUIRE(bytes.size() > 26);
+    CHECK(bytes.substr(1, 3) == "PNG");
+    auto be32 = [&](std::size_t at) {
+      uint32_t v = 0;
+      for (std::size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(bytes[at + i]);
+      return v;
+    };
+    CHECK(be32(16) == 64);   // 2 samples per class, 32 pixels each
+    CHECK(be32(20) == 320);  // a row of 32 pixels per class
+    CHECK((bytes[24] == 8 && bytes[25] == 0));
+  }
+  const Json summary = parse_json(read_file((fs::path(out) / "summary.json").string()));
+  const Json::Array& models = summary.find("models")->as_array();
+  REQUIRE(models.size() == 5);
+  CHECK(models[3].find("model")->as_string() == "LaCoOT 2 blocks removed");
+  CHECK(std::isfinite(models[3].find("frechet_distance")->as_double()));
+  CHECK(summary.find("removed")->size() == 2);
+  CHECK(run_example("dit_fashion_mnist", "--remove 3 --depth 3").status == 2);
+  CHECK(run_example("dit_fashion_mnist", "--samples 15").status == 2);
+  r = run_example("dit_fashion_mnist", "--data " + (dir / "nowhere").string() + " --max-steps 1");
+  CHECK(r.status == 1);
+  CHECK(r.says("nowhere"));
+}
+
 TEST_CASE("every example prints its usage for --help and -h, whatever else is on the line") {
   if (examples_dir().empty()) {
     MESSAGE("examples not built (-Dexamples=false): skipped");
     return;
   }
   for (const std::string name : {"resnet18_fashion_mnist", "resnet18_cifar10", "mobilenetv2_cifar10", "vgg16_cifar10",
-                                 "resnet18_imagefolder", "ot_regularisation"}) {
+                                 "resnet18_imagefolder", "ot_regularisation", "dit_fashion_mnist"}) {
     for (const std::string flag : {"--help", "-h", "--bogus 1 --help"}) {
       Result r = run_example(name, flag);
       CHECK_MESSAGE(r.status == 0, name, " ", flag);
