@@ -52,7 +52,7 @@
 #include "ops/conv.hpp"         // defines: conv2d
 #include "ops/pooling.hpp"      // defines: max_pool2d avg_pool2d adaptive_avg_pool2d
 #include "ops/norm.hpp"         // defines: batch_norm layer_norm
-#include "ops/dropout.hpp"      // defines: dropout
+#include "ops/dropout.hpp"      // defines: dropout stochastic_depth
 #include "ops/shape.hpp"        // defines: reshape view flatten (un)squeeze permute transpose cat stack narrow slice split pad roll
 #include "ops/index.hpp"        // defines: index_select index_add gather scatter_add embedding
 #include "ops/sort.hpp"         // defines: sort argsort topk
@@ -67,15 +67,16 @@
 #include "nn/init.hpp"           // defines: nn::init::kaiming_normal_, kaiming_uniform_, xavier_*, trunc_normal_, ...
 #include "nn/linear.hpp"         // defines: nn::Linear, nn::Conv2d
 #include "nn/normalization.hpp"  // defines: nn::BatchNorm2d, nn::LayerNorm
-#include "nn/activation.hpp"     // defines: nn::ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Dropout
+#include "nn/activation.hpp"     // defines: nn::ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Dropout, StochasticDepth
 #include "nn/pooling.hpp"        // defines: nn::MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
-#include "nn/container.hpp"      // defines: nn::Sequential, Identity, Flatten
-#include "nn/block.hpp"          // defines: nn::blocks, nn::replace_with_identity
+#include "nn/container.hpp"      // defines: nn::Sequential, Identity, Flatten, Permute
+#include "nn/block.hpp"          // defines: nn::blocks, BlockPairHooks (the compared pairs), nn::replace_with_identity
 
 // models — torchvision's architectures with torchvision's parameter names
 #include "models/resnet.hpp"        // defines: models::resnet18, resnet18_cifar, resnet34, resnet50, BasicBlock, Bottleneck
 #include "models/mobilenet_v2.hpp"  // defines: models::mobilenet_v2, mobilenet_v2_cifar, InvertedResidual
 #include "models/vgg.hpp"           // defines: models::vgg16, vgg16_bn
+#include "models/swin.hpp"          // defines: models::swin_t, SwinTransformer, SwinTransformerBlock, ShiftedWindowAttention, PatchMerging, SwinPair
 #include "models/zoo.hpp"           // defines: models::make_model, model_names (the command-line names)
 
 // graph — a traced model as plain data: MACs, parameters, critical path length, the collapse transform

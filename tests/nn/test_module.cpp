@@ -207,3 +207,51 @@ TEST_CASE("blocks: marked modules are found and replaced by the identity") {
   CHECK(net.state_dict().size() == 2);
   CHECK_THROWS_WITH_AS(replace_with_identity(net, "0"), doctest::Contains("not a removable block"), Error);
 }
+
+namespace {
+
+// y = x + branch(x) that can skip its branch, to check a mark's compared output.
+class Residual : public Module {
+ public:
+  Residual() : Module("Residual") {
+    branch = register_module("branch", std::make_shared<Sequential>(std::initializer_list<ModulePtr>{
+        std::make_shared<Linear>(4, 4), std::make_shared<ReLU>()}));
+  }
+  Tensor forward(const Tensor& x) override { return skip ? x * 1.0 : x + (*branch)(x); }
+  std::shared_ptr<Sequential> branch;
+  bool skip = false;
+};
+
+}  // namespace
+
+TEST_CASE("BlockPairHooks: the block's input with its output, or with the output its mark names") {
+  auto a = std::make_shared<Residual>(), b = std::make_shared<Residual>();
+  Sequential net{a, b};
+  a->mark_block();
+  b->mark_block(true, "branch.1");  // compare b's input with its ReLU's output
+  CHECK(a->compared_output().empty());
+  CHECK(b->compared_output() == "branch.1");
+  Tensor relu_out, a_out;
+  (*b->branch)[1]->register_forward_hook([&](Module&, const Tensor&, const Tensor& out) { relu_out = out; });
+  std::vector<std::pair<Tensor, Tensor>> seen(2);
+  {
+    BlockPairHooks hooks(net, [&](std::size_t k, const Tensor& x, const Tensor& y) { seen[k] = {x, y}; });
+    CHECK(hooks.paths() == std::vector<std::string>{"0", "1"});
+    a->register_forward_hook([&](Module&, const Tensor&, const Tensor& out) { a_out = out; });
+    Tensor x = randn({3, 4});
+    net(x);
+    CHECK(seen[0].first.is_same(x));
+    CHECK(seen[0].second.is_same(a_out));
+    CHECK(seen[1].first.is_same(a_out));  // b's input
+    CHECK(seen[1].second.is_same(relu_out));
+    b->skip = true;  // the named descendant did not run: an error that says so
+    CHECK_THROWS_WITH_AS(net(x), doctest::Contains("ran without running \"branch.1\""), Error);
+  }
+  // Gone with the object: a forward calls nothing.
+  b->skip = false;
+  seen.assign(2, {});
+  net(randn({3, 4}));
+  CHECK_FALSE(seen[0].first.defined());
+  b->mark_block(false, "branch.1");  // unmarking forgets the compared output
+  CHECK(b->compared_output().empty());
+}

@@ -3,8 +3,8 @@
 // References: values worked by hand (in the comments), PyTorch 1.13's torch.nn.functional in
 // float64 (tests/fixtures/activation_fixtures.hpp, written by gen_activation.py: forward
 // values and input gradients, kinks included), gradcheck (central differences), and float32
-// against float64. Dropout has no PyTorch fixture (its random stream differs): its tests check
-// the properties that define it instead.
+// against float64. Dropout and stochastic depth have no PyTorch fixture (their random streams
+// differ): their tests check the properties that define them instead.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -332,4 +332,135 @@ TEST_CASE("dropout: argument errors") {
   CHECK_THROWS_WITH_AS(dropout(x, 1.5), doctest::Contains("between 0 and 1"), Error);
   CHECK_THROWS_AS(dropout(arange(3, kInt64), 0.5), Error);
   CHECK_THROWS_AS(dropout(Tensor(), 0.5), Error);
+}
+
+// ---- stochastic depth ----
+
+namespace {
+
+// Per row of y [N, ...] (x never 0): whether the whole row was dropped (all 0) or kept and
+// scaled (every element x / (1 − p)); anything else fails the check. Returns the kept count.
+int64_t kept_rows(const Tensor& x, const Tensor& y, double p) {
+  Tensor xd = x.detach().to(kFloat64), yd = y.detach().to(kFloat64);
+  const int64_t n = x.size(0), d = x.numel() / n;
+  int64_t kept = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    const double* px = xd.data<double>() + r * d;
+    const double* py = yd.data<double>() + r * d;
+    const bool keep = py[0] != 0.0;
+    kept += keep;
+    for (int64_t i = 0; i < d; ++i) {
+      CAPTURE(r);
+      CAPTURE(i);
+      CHECK(py[i] == doctest::Approx(keep ? px[i] / (1 - p) : 0.0).epsilon(1e-6));
+    }
+  }
+  return kept;
+}
+
+}  // namespace
+
+TEST_CASE("stochastic_depth: row mode drops whole samples and scales the rest by 1/(1-p)") {
+  // x [4, 2, 3] with p = 0.5: each of the 4 rows is all 0 or all 2x, e.g. row 0 kept = 2·x[0].
+  for (DType dtype : {kFloat32, kFloat64}) {
+    CAPTURE(dtype_name(dtype));
+    Generator gen(5);
+    Tensor x = add(rand({64, 2, 3}, dtype, gen), 1.0);
+    const uint64_t before = gen.offset();
+    Tensor y = stochastic_depth(x, 0.5, "row", true, gen);
+    CHECK(gen.offset() == before + 64);  // one draw per row
+    const int64_t kept = kept_rows(x, y, 0.5);
+    CHECK(kept > 0);
+    CHECK(kept < 64);
+  }
+}
+
+TEST_CASE("stochastic_depth: the kept fraction of rows is 1-p and the mean is preserved") {
+  // n = 2^16 rows: the kept fraction's standard deviation is √(p(1−p)/n) ≤ 2e-3; the mean of
+  // y for x = 1 (each row 0 or 1/(1 − p)) has that over (1 − p). Both within 8 of them.
+  const int64_t n = 1 << 16;
+  Tensor x = ones({n, 3}, kFloat64);
+  Generator gen(11);
+  for (double p : {0.1, 0.2, 0.5, 0.9}) {
+    CAPTURE(p);
+    Tensor y = stochastic_depth(x, p, "row", true, gen);
+    const double sd = std::sqrt(p * (1 - p) / static_cast<double>(n));
+    CHECK(std::abs(fraction_nonzero(y) - (1 - p)) < 8 * sd);
+    CHECK(std::abs(mean_of(y) - 1.0) < 8 * sd / (1 - p));
+  }
+}
+
+TEST_CASE("stochastic_depth: batch mode keeps or drops everything; one draw") {
+  // Over 4000 calls with p = 0.25 the whole batch survives in 3000 ± 8·27 of them.
+  Generator gen(13);
+  Tensor x = add(rand({3, 4}, kFloat64, gen), 1.0);
+  int64_t kept = 0;
+  for (int i = 0; i < 4000; ++i) {
+    const uint64_t before = gen.offset();
+    Tensor y = stochastic_depth(x, 0.25, "batch", true, gen);
+    REQUIRE(gen.offset() == before + 1);
+    const double f = fraction_nonzero(y);
+    REQUIRE((f == 0.0 || f == 1.0));
+    if (f == 1.0) {
+      CHECK(max_abs_diff(y, x / 0.75) < 1e-12);
+      ++kept;
+    }
+  }
+  CHECK(std::abs(static_cast<double>(kept) - 3000.0) < 8 * std::sqrt(4000 * 0.25 * 0.75));
+}
+
+TEST_CASE("stochastic_depth: same seed, same survivals; evaluation, p = 0 and p = 1") {
+  Tensor x = ones({50, 4}, kFloat64);
+  Generator g1(21), g2(21), g3(22);
+  Tensor a1 = stochastic_depth(x, 0.3, "row", true, g1);
+  CHECK(equal(a1, stochastic_depth(x, 0.3, "row", true, g2)));
+  CHECK_FALSE(equal(a1, stochastic_depth(x, 0.3, "row", true, g3)));  // another seed
+  CHECK_FALSE(equal(a1, stochastic_depth(x, 0.3, "row", true, g1)));  // the next draws
+  manual_seed(3);  // the default generator, as nn::StochasticDepth uses it
+  Tensor a = stochastic_depth(x, 0.5);
+  manual_seed(3);
+  CHECK(equal(a, stochastic_depth(x, 0.5)));
+
+  Generator gen(2);
+  Tensor v = randn({5, 4}, kFloat64, gen);
+  v.requires_grad_();
+  const uint64_t before = gen.offset();
+  CHECK(stochastic_depth(v, 0.5, "row", false, gen).is_same(v));  // eval: the input itself, as torchvision
+  CHECK(stochastic_depth(v, 0.0, "row", true, gen).is_same(v));
+  CHECK(gen.offset() == before);  // and nothing was drawn
+  Tensor z = stochastic_depth(v, 1.0, "row", true, gen);
+  check_values(z, std::vector<double>(20, 0.0));
+  z.backward(ones_like(z));
+  check_values(v.grad(), std::vector<double>(20, 0.0));
+}
+
+TEST_CASE("stochastic_depth: backward multiplies by the forward's survivals; gradcheck") {
+  Generator gen(4);
+  Tensor x = add(rand({40, 3}, kFloat64, gen), 1.0);
+  x.requires_grad_();
+  Tensor y = stochastic_depth(x, 0.4, "row", true, gen);
+  y.backward(full_like(y, 2.0));
+  // dL/dx = 2 · noise: 2 / 0.6 for the rows kept, 0 for the rows dropped.
+  Tensor expected = where(y.detach(), full_like(y, 2.0 / 0.6), zeros_like(y));  // y ≠ 0: kept
+  CHECK(max_abs_diff(x.grad(), expected) < 1e-12);
+  for (const char* mode : {"row", "batch"}) {
+    CAPTURE(mode);
+    for (double p : {0.3, 0.7}) {
+      CAPTURE(p);
+      // The same survivals at every call: a fresh Generator(9) each time.
+      auto r = gradcheck([p, mode](const V& in) {
+        Generator g(9);
+        return stochastic_depth(in[0], p, mode, true, g);
+      }, {randn({6, 2, 3}, kFloat64, gen)});
+      CHECK_MESSAGE(r.ok, r.report);
+    }
+  }
+}
+
+TEST_CASE("stochastic_depth: argument errors") {
+  Tensor x = ones({3, 2});
+  CHECK_THROWS_WITH_AS(stochastic_depth(x, 1.5), doctest::Contains("between 0 and 1"), Error);
+  CHECK_THROWS_WITH_AS(stochastic_depth(x, 0.5, "col"), doctest::Contains("'row' or 'batch'"), Error);
+  CHECK_THROWS_WITH_AS(stochastic_depth(ones({}), 0.5, "row"), doctest::Contains("batch dimension"), Error);
+  CHECK_THROWS_AS(stochastic_depth(arange(3, kInt64), 0.5), Error);
 }

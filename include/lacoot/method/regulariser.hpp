@@ -16,7 +16,9 @@
 // calls POT's max_sliced_wasserstein_distance(X_s, X_t, n_projections = 50, p = 2) every step).
 // R_k sends gradient to the block's own weights through Y_k and, through X_k, to every block
 // before it. For ResNet the pair is (output of layer_s.0, output of layer_s.1) — exactly
-// layer_s.1's input and output, as the reference hooks them.
+// layer_s.1's input and output, as the reference hooks them. y_k is the block's output unless
+// its mark names a descendant that stands in for it (nn::BlockPairHooks): Swin-T marked with
+// the reference's pair compares each block's input with its MLP branch's output.
 #pragma once
 
 #include <string>
@@ -41,24 +43,17 @@ inline Tensor as_rows(const Tensor& t) { return reshape(t, {t.size(0), t.numel()
 
 class MaxSWDRegulariser {
  public:
-  MaxSWDRegulariser(nn::Module& model, const RegulariserOptions& o = {}) : options_(o), gen_(o.seed) {
-    for (auto& [path, block] : nn::blocks(model)) {
-      const std::size_t k = names_.size();
-      names_.push_back(path);
-      hooks_.emplace_back(block, block->register_forward_hook([this, k](nn::Module&, const Tensor& in, const Tensor& out) {
-        if (!recording_) return;
-        LACOOT_CHECK(in.shape() == out.shape(), "MaxSWDRegulariser: block ", names_[k], " maps ", shape_str(in.shape()),
-                     " to ", shape_str(out.shape()), "; a removable block must keep the shape");
-        pairs_[k] = {in, out};
-      }));
-    }
-    LACOOT_CHECK(!names_.empty(), "MaxSWDRegulariser: the model (", model.type_name(), ") marks no removable block "
-                 "(hint: mark the shape-preserving modules with mark_block())");
-    pairs_.resize(names_.size());
-    last_.assign(names_.size(), 0.0);
-  }
-  ~MaxSWDRegulariser() {
-    for (auto& [block, id] : hooks_) block->remove_forward_hook(id);
+  MaxSWDRegulariser(nn::Module& model, const RegulariserOptions& o = {})
+      : options_(o), gen_(o.seed), hooks_(model, [this](std::size_t k, const Tensor& in, const Tensor& out) {
+          if (!recording_) return;
+          LACOOT_CHECK(in.shape() == out.shape(), "MaxSWDRegulariser: block ", hooks_.paths()[k], " maps ",
+                       shape_str(in.shape()), " to ", shape_str(out.shape()), "; a removable block must keep the shape");
+          pairs_[k] = {in, out};
+        }) {
+    LACOOT_CHECK(!hooks_.paths().empty(), "MaxSWDRegulariser: the model (", model.type_name(), ") marks no removable "
+                 "block (hint: mark the shape-preserving modules with mark_block())");
+    pairs_.resize(hooks_.paths().size());
+    last_.assign(hooks_.paths().size(), 0.0);
   }
   MaxSWDRegulariser(const MaxSWDRegulariser&) = delete;
   MaxSWDRegulariser& operator=(const MaxSWDRegulariser&) = delete;
@@ -69,7 +64,7 @@ class MaxSWDRegulariser {
     Tensor total;
     for (std::size_t k = 0; k < pairs_.size(); ++k) {
       auto& [x, y] = pairs_[k];
-      LACOOT_CHECK(x.defined(), "MaxSWDRegulariser: block ", names_[k], " was not run by the last forward pass "
+      LACOOT_CHECK(x.defined(), "MaxSWDRegulariser: block ", hooks_.paths()[k], " was not run by the last forward pass "
                    "(call penalty() once per forward, after it)");
       Tensor X = as_rows(x), Y = as_rows(y);
       // The directions are drawn on the CPU (the same ones whatever the device) and sent to X's.
@@ -83,7 +78,7 @@ class MaxSWDRegulariser {
   }
 
   // The removable blocks (their paths) and each one's MaxSWD_2 at the last penalty().
-  const std::vector<std::string>& blocks() const { return names_; }
+  const std::vector<std::string>& blocks() const { return hooks_.paths(); }
   const std::vector<double>& distances() const { return last_; }
   // Off: forward passes record nothing (evaluation, or another regulariser's turn).
   void set_recording(bool on) { recording_ = on; }
@@ -93,9 +88,8 @@ class MaxSWDRegulariser {
  private:
   RegulariserOptions options_;
   Generator gen_;
-  std::vector<std::string> names_;
-  std::vector<std::pair<nn::Module*, int>> hooks_;
-  std::vector<std::pair<Tensor, Tensor>> pairs_;
+  std::vector<std::pair<Tensor, Tensor>> pairs_;  // (X_k, Y_k) of the last forward, until penalty()
+  nn::BlockPairHooks hooks_;
   std::vector<double> last_;
   bool recording_ = true;
 };
@@ -109,25 +103,21 @@ template <class Loader, class Score>
 std::vector<std::pair<std::string, double>> block_pair_means(nn::Module& model, Loader& loader, Score&& score) {
   model.eval();
   NoGradGuard no_grad;
-  const auto marked = nn::blocks(model);
-  std::vector<std::pair<Tensor, Tensor>> pairs(marked.size());
-  std::vector<int> ids;
-  for (std::size_t k = 0; k < marked.size(); ++k)
-    ids.push_back(marked[k].second->register_forward_hook(
-        [&pairs, k](nn::Module&, const Tensor& in, const Tensor& o) { pairs[k] = {in, o}; }));
-  std::vector<double> sums(marked.size(), 0.0);
+  std::vector<std::pair<Tensor, Tensor>> pairs;
+  nn::BlockPairHooks hooks(model, [&pairs](std::size_t k, const Tensor& in, const Tensor& o) { pairs[k] = {in, o}; });
+  const std::size_t n = hooks.paths().size();
+  pairs.resize(n);
+  std::vector<double> sums(n, 0.0);
   int64_t batches = 0;
   const Device device = nn::device_of(model);
   for (auto& batch : loader) {
     model(batch.images.to(device, /*non_blocking=*/true));
-    for (std::size_t k = 0; k < marked.size(); ++k) sums[k] += score(k, as_rows(pairs[k].first), as_rows(pairs[k].second));
+    for (std::size_t k = 0; k < n; ++k) sums[k] += score(k, as_rows(pairs[k].first), as_rows(pairs[k].second));
     ++batches;
   }
   std::vector<std::pair<std::string, double>> out;
-  for (std::size_t k = 0; k < marked.size(); ++k) {
-    marked[k].second->remove_forward_hook(ids[k]);
-    out.emplace_back(marked[k].first, batches ? sums[k] / static_cast<double>(batches) : 0.0);
-  }
+  for (std::size_t k = 0; k < n; ++k)
+    out.emplace_back(hooks.paths()[k], batches ? sums[k] / static_cast<double>(batches) : 0.0);
   return out;
 }
 

@@ -1,12 +1,13 @@
 // lacoot/nn/activation.hpp — activation and dropout layers: modules without parameters.
 //
-// Holds: ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Dropout.
+// Holds: ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Dropout, StochasticDepth.
 // Needs: nn/module.hpp, ops/activation.hpp, ops/dropout.hpp.
 // Leaves out: in-place variants (torchvision's inplace = True only saves memory; the values
 // are the same).
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "../ops/activation.hpp"
 #include "../ops/dropout.hpp"
@@ -69,6 +70,21 @@ class Dropout : public Module {
   }
   Tensor forward(const Tensor& x) override { return dropout(x, p, is_training()); }
   const double p;
+};
+
+// Drops a residual branch per sample ("row") or per batch with probability p in training,
+// scaling what survives by 1/(1 − p); the identity in evaluation (torchvision.ops.StochasticDepth).
+// The survivals come from the default generator.
+class StochasticDepth : public Module {
+ public:
+  explicit StochasticDepth(double p, std::string mode = "row") : Module("StochasticDepth"), p(p), mode(std::move(mode)) {
+    LACOOT_CHECK(p >= 0 && p <= 1, "StochasticDepth: p must be in [0, 1], got ", p);
+    LACOOT_CHECK(this->mode == "row" || this->mode == "batch", "StochasticDepth: mode must be \"row\" or \"batch\", got \"",
+                 this->mode, "\"");
+  }
+  Tensor forward(const Tensor& x) override { return stochastic_depth(x, p, mode, is_training()); }
+  const double p;
+  const std::string mode;
 };
 
 }  // namespace lacoot::nn

@@ -1,14 +1,16 @@
-// lacoot/nn/container.hpp — Sequential, Identity and Flatten: the glue between layers.
+// lacoot/nn/container.hpp — Sequential, Identity, Flatten and Permute: the glue between layers.
 //
 // Holds: Sequential (children named "0", "1", ... as torch.nn.Sequential names them, so
 // "features.3.conv.1.0.weight" comes out right), Identity (what a collapsed block becomes),
-// Flatten.
+// Flatten, Permute.
 // Needs: nn/module.hpp, ops/shape.hpp.
 // Leaves out: ModuleList / ModuleDict (a Module with registered children serves).
 #pragma once
 
 #include <initializer_list>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../ops/shape.hpp"
 #include "module.hpp"
@@ -53,6 +55,15 @@ class Flatten : public Module {
       : Module("Flatten"), start_dim(start_dim), end_dim(end_dim) {}
   Tensor forward(const Tensor& x) override { return flatten(x, start_dim, end_dim); }
   const int64_t start_dim, end_dim;
+};
+
+// Reorders the dimensions (torchvision.ops.misc.Permute): Permute({0, 2, 3, 1}) takes NCHW to
+// NHWC, as Swin's stem does after its patch convolution.
+class Permute : public Module {
+ public:
+  explicit Permute(std::vector<int64_t> dims) : Module("Permute"), dims(std::move(dims)) {}
+  Tensor forward(const Tensor& x) override { return permute(x, dims); }
+  const std::vector<int64_t> dims;
 };
 
 }  // namespace lacoot::nn

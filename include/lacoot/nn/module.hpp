@@ -253,9 +253,17 @@ class Module {
 
   // ---- the removable-block mark (nn/block.hpp) ----
   // A model marks the modules that LaCoOT may replace by the identity: their input and output
-  // have the same shape, and the regulariser compares them (METHOD.md §2).
+  // have the same shape, and the regulariser compares them (METHOD.md §2). `compared_output`,
+  // when given, is the dotted path of a descendant whose output the regulariser compares with
+  // the block's input instead of the block's own output (Swin's "mlp" branch, as the LaCoOT
+  // reference hooks it, METHOD.md §4); the block itself is still what collapse removes.
   bool is_block() const { return block_; }
-  void mark_block(bool on = true) { block_ = on; }
+  void mark_block(bool on = true, std::string compared_output = "") {
+    block_ = on;
+    compared_output_ = on ? std::move(compared_output) : std::string();
+  }
+  // "" when the pair is the block's own input and output.
+  const std::string& compared_output() const { return compared_output_; }
 
  private:
   static std::string join(const std::string& prefix, const std::string& name) {
@@ -293,6 +301,7 @@ class Module {
   int last_hook_id_ = 0;
   bool training_ = true;
   bool block_ = false;
+  std::string compared_output_;
 };
 
 // The device of the module's first parameter (or, without parameters, its first buffer), as
