@@ -97,7 +97,7 @@ commands:
           distances), model.safetensors (the chosen collapsed model; lacoot run re-collapses it
           from its metadata) and the SVG plots accuracy_vs_cpl (Figure 4: every method),
           accuracy_vs_macs, accuracy_vs_blocks_removed and block_distances.
-  profile MACs (conv and linear multiply-adds, biases included, per image), parameters and critical
+  profile MACs (conv, linear and attention matmul multiply-adds, biases included, per image), parameters and critical
           path length (the most conv/linear layers on one input-to-output path) of a model
             --model M --input-shape C,H,W [--remove a,b] [--json] [--num-classes N] [--width W]
           --json prints one object with the keys macs, params, cpl, removable and layers.

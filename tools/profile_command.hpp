@@ -8,7 +8,7 @@
 //
 // The command line is DESIGN.md's contract:
 //   lacoot profile --model M --input-shape C,H,W [--remove a,b] [--json] [--num-classes N] [--width W]
-// prints MACs (conv and linear multiply-adds for one image, a bias counting one per output),
+// prints MACs (conv, linear and matmul multiply-adds for one image, a bias counting one per output),
 // parameters and the critical path length (conv / linear layers on the longest input→output
 // path), then the removable blocks, the removable regions found in the graph whether marked or
 // not (graph/discover.hpp: residual modules such as layer1.0, shape-preserving ones such as

@@ -5,7 +5,8 @@
 // dense, 121.31 / 102.44 / 83.56 / 64.69 M with 1-4 blocks removed, MobileNetV2-CIFAR 87.98 M,
 // ResNet-18 at 224 px 1.81 G, ResNet-18 Tiny-ImageNet 148.15 M). The critical path lengths are
 // derived in the comments next to them, with graph/analysis.hpp's definition (conv2d and
-// linear ops on the longest input→output path). And identities (STYLE.md): collapsing the
+// linear ops on the longest input→output path). Swin-T's figures (§4.2) are in
+// tests/models/test_swin.cpp. And identities (STYLE.md): collapsing the
 // graph equals tracing the collapsed model, equals tracing the model built without the blocks;
 // collapse-then-forward equals the forward that skips the block.
 #include <doctest/doctest.h>
@@ -419,6 +420,37 @@ TEST_CASE("a user's model with a marked block: figures by hand, collapse = re-tr
   Tensor x = randn({3, 1, 6, 6});
   CHECK(max_abs_diff((*model)(x), (*reference->head)(flatten((*reference->stem)(x), 1))) == 0.0);
   CHECK(model->state_dict().size() == 4);  // stem and head: weight and bias each
+}
+
+namespace {
+
+// Attention scores on the tokens of x [1, 5, 4], then two products with constants: q = Wq x and
+// k = Wk x cost 5·3·(4 + 1) = 75 MACs each, the scores q·kᵀ [1, 5, 5] 25 · 3 = 75, s · c for a
+// constant c [5, 2] 10 · 5 = 50 (K read from s) and c' · that for c' [3, 5] 6 · 5 = 30 (K read
+// from the recorded right operand): 305. CPL 1: q and k side by side, a matmul is no layer.
+struct Scores : nn::Module {
+  Scores() : nn::Module("Scores") {
+    q = register_module("q", std::make_shared<nn::Linear>(4, 3));
+    k = register_module("k", std::make_shared<nn::Linear>(4, 3));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor s = matmul((*q)(x), transpose((*k)(x), -2, -1));
+    return matmul(ones({3, 5}), matmul(s, ones({5, 2})));
+  }
+  std::shared_ptr<nn::Linear> q, k;
+};
+
+}  // namespace
+
+TEST_CASE("matmul: numel(output) · K MACs, K from whichever operand was recorded; no layer of the CPL") {
+  Scores model;
+  const graph::Graph g = graph::trace(model, {5, 4});
+  check_figures(g, 305, 30, 1);
+  int64_t products = 0;
+  for (const graph::Op& op : g.ops)
+    if (op.name == "matmul") products += graph::macs(op);
+  CHECK(products == 75 + 50 + 30);
+  CHECK(graph::layers(g).size() == 5);  // the 2 linears and the 3 matmuls
 }
 
 TEST_CASE("collapse: a model that is one block collapses to the identity") {

@@ -3,14 +3,18 @@
 // References: torchvision 0.14's swin_t (its state_dict keys, shapes and order) and small
 // SwinTransformers filled with the deterministic weights of tests/models/reference.hpp, in
 // tests/fixtures/swin_fixtures.hpp (gen_swin.py): eval and train logits, one input gradient and
-// a projection of every parameter gradient; the counts of specs/architectures.md §4.2; the
-// relative position index and stochastic depth schedule worked from §4.1; gradcheck.
+// a projection of every parameter gradient; the counts and MACs of specs/architectures.md §4.2
+// (by graph::trace, whose convention is §4.2's: see the MACs test); the relative position index,
+// stochastic depth schedule and one block's MACs worked from §4.1; gradcheck; and the identity
+// "collapse, then forward = skip the blocks".
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "../fixtures/swin_fixtures.hpp"
 #include "reference.hpp"
+#include "lacoot/graph/profile.hpp"
 #include "lacoot/models/swin.hpp"
 #include "lacoot/ops/loss.hpp"
 
@@ -194,4 +198,103 @@ TEST_CASE("swin: argument errors name the fix") {
   auto model = models::swin_t(small_w7());
   CHECK_THROWS_WITH_AS((*block_at(*model, "features.1.0").attn)(randn({1, 8, 8, 5})),
                        doctest::Contains("channels last"), Error);
+}
+
+// ---- MACs and collapse (graph/) ----
+
+namespace {
+
+// The MACs of a trace's conv2d and linear ops (bias included) and of its matmuls.
+std::pair<int64_t, int64_t> weight_and_attention_macs(const graph::Graph& g) {
+  int64_t weights = 0, attention = 0;
+  for (const graph::Op& op : g.ops) (op.name == "matmul" ? attention : weights) += graph::macs(op);
+  return {weights, attention};
+}
+
+// The dense model's forward with the blocks at `skipped` left out, written out by hand.
+Tensor forward_skipping(models::SwinTransformer& m, const Tensor& x, const std::vector<std::string>& skipped) {
+  Tensor h = (*(*m.features)[0])(x);  // the stem
+  for (std::size_t i = 1; i < m.features->size(); ++i) {
+    auto* stage = dynamic_cast<nn::Sequential*>((*m.features)[i].get());
+    if (!stage) {  // PatchMerging
+      h = (*(*m.features)[i])(h);
+      continue;
+    }
+    for (std::size_t j = 0; j < stage->size(); ++j)
+      if (std::find(skipped.begin(), skipped.end(), "features." + std::to_string(i) + "." + std::to_string(j)) ==
+          skipped.end())
+        h = (*(*stage)[j])(h);
+  }
+  return (*m.head)((*m.flatten)((*m.avgpool)((*m.permute)((*m.norm)(h)))));
+}
+
+}  // namespace
+
+TEST_CASE("swin_t MACs by tracing equal §4.2's: 4,503,738,856 at 224 px / 1000 classes, 519,087,370 at 32 / 10") {
+  // The convention is graph/analysis.hpp's, which is §4.2's: conv2d and linear multiply-
+  // accumulates with a bias adding 1 per output (qkv and proj run on the zero-padded windows, so
+  // their padded tokens count), plus attention's q·kᵀ and weights·v, a matmul [.., M, K]·[.., K, N]
+  // costing numel(output)·K. LayerNorm, softmax, GELU and the additions count nothing.
+  struct Row {
+    int64_t size, classes, weights, attention, total;
+  };
+  for (const Row& r : {Row{224, 1000, 4363597288, 140141568, 4503738856}, Row{64, 200, 738918344, 34113408, 773031752},
+                       Row{32, 10, 495115786, 23971584, 519087370}}) {
+    CAPTURE(r.size);
+    auto model = models::swin_t({.num_classes = r.classes});
+    const graph::Graph g = graph::trace(*model, {3, r.size, r.size});
+    const auto [weights, attention] = weight_and_attention_macs(g);
+    CHECK(weights == r.weights);
+    CHECK(attention == r.attention);
+    CHECK(graph::macs(g) == r.total);
+    CHECK(graph::params(g) == count_parameters(*model));
+    CHECK(g.unused_parameters.empty());
+    // CPL: the stem conv, 4 linears per block (qkv, proj, mlp.0, mlp.3), 3 reductions, the head.
+    CHECK(graph::cpl(g) == 1 + 12 * 4 + 3 + 1);
+    CHECK(g.blocks.size() == 12);
+  }
+  CHECK(graph::human(4503738856) == "4.50 G");  // the paper's "4.5 G" (METHOD.md §6)
+}
+
+TEST_CASE("swin_t at 32 px: removing features.1.1 saves the 13,893,888 MACs of one stage-1 block, CPL -4") {
+  // Stage 1 at 32 px: an 8x8 map of C = 96, padded to 14x14 = 196 tokens for attention.
+  //   qkv 196 · (96 · 288 + 288) = 5,475,456     proj 196 · (96 · 96 + 96) = 1,825,152
+  //   mlp.0 64 · (96 · 384 + 384) = 2,383,872    mlp.3 64 · (384 · 96 + 96) = 2,365,440
+  //   attention 2 · 196 tokens · 49 keys · 96 = 1,843,968                     sum 13,893,888
+  auto model = models::swin_t({.num_classes = 10});
+  const graph::Profile p = graph::profile(*model, {3, 32, 32}, {"features.1.1"});
+  CHECK(p.macs == 519087370 - 13893888);
+  CHECK(p.cpl == 53 - 4);
+  CHECK(p.removable.size() == 11);
+  CHECK(p.params == 27527044 - 112347);  // norm1 192, table 169 · 3, qkv 27,936, proj 9,312, norm2 192, mlp 74,208
+}
+
+TEST_CASE("swin: collapse, then forward = the forward that skips the blocks; collapse(trace) = trace(collapse)") {
+  const std::vector<std::string> removed{"features.1.1", "features.3.0"};
+  for (models::SwinPair pair : {models::SwinPair::block, models::SwinPair::mlp_branch}) {
+    models::SwinTransformerOptions o = small_w7();
+    o.pair = pair;
+    auto model = models::swin_t(o), reference = models::swin_t(o);
+    fill_state(*model);
+    reference->load_state_dict(model->state_dict());
+    model->eval();
+    reference->eval();
+    const graph::Graph dense = graph::trace(*reference, {3, 36, 28});
+    graph::collapse_model(*model, removed);
+    CHECK(nn::blocks(*model).size() == 2);
+    for (const Shape& shape : {Shape{2, 3, 32, 32}, Shape{2, 3, 36, 28}}) {
+      Tensor x = randn(shape);
+      CHECK(max_abs_diff((*model)(x), forward_skipping(*reference, x, removed)) == 0.0);
+    }
+    const graph::Graph collapsed = graph::collapse(dense, removed), retraced = graph::trace(*model, {3, 36, 28});
+    CHECK(graph::macs(collapsed) == graph::macs(retraced));
+    CHECK(graph::params(collapsed) == graph::params(retraced));
+    CHECK(graph::cpl(collapsed) == graph::cpl(retraced));
+    CHECK(graph::cpl(collapsed) == graph::cpl(dense) - 8);
+    CHECK(collapsed.blocks == retraced.blocks);
+    // The dense weights load with strict = false; the removed blocks' 14 entries each are unexpected.
+    nn::LoadResult r = model->load_state_dict(reference->state_dict(), /*strict=*/false);
+    CHECK(r.missing_keys.empty());
+    CHECK(r.unexpected_keys.size() == 2 * 14);
+  }
 }

@@ -3,26 +3,29 @@
 // Holds: macs(op), macs(graph), params(graph), counts_as_layer(op), cpl(graph), LayerRow and
 // layers(graph).
 // Needs: graph/graph.hpp.
-// Leaves out: latency (it is measured by running the model, not read off the graph), FLOPs of
-// the ops not counted below, and attention's matrix products (transformers report those apart,
-// specs/architectures.md §0).
+// Leaves out: latency (it is measured by running the model, not read off the graph) and FLOPs
+// of the ops not counted below.
 //
 // The conventions are the paper's (METHOD.md §3, specs/architectures.md §0), all for ONE image:
 //
-//   MACs: multiply-accumulates of conv2d and linear only. A conv2d with weight
+//   MACs: multiply-accumulates of conv2d, linear and matmul. A conv2d with weight
 //     [O, C/g, kH, kW] producing [1, O, Ho, Wo] costs O·Ho·Wo · (C/g·kH·kW); a linear with
 //     weight [out, in] producing [1, ..., out] costs numel(output) · in. A bias adds 1 per output
-//     element. BatchNorm, activations, additions, pooling, reshapes cost 0. This reproduces
-//     every figure of specs/architectures.md exactly: 140,186,634 for the CIFAR ResNet-18,
-//     87,976,458 for the CIFAR MobileNetV2, 1,814,074,344 for torchvision's resnet18 at 224 px.
-//     The graph is traced with batch 1, so numel(output) is already per image.
+//     element. A matmul [.., M, K] · [.., K, N] costs numel(output) · K: in the models it is
+//     attention's two products, q·kᵀ and weights·v (DESIGN.md's profile contract counts them
+//     for transformers). BatchNorm, LayerNorm, activations, softmax, additions, pooling, reshapes
+//     cost 0. This reproduces every figure of specs/architectures.md exactly: 140,186,634 for the
+//     CIFAR ResNet-18, 87,976,458 for the CIFAR MobileNetV2, 1,814,074,344 for torchvision's
+//     resnet18 at 224 px, 4,503,738,856 for swin_t at 224 px (4,363,597,288 of conv2d and linear
+//     — qkv and proj on the zero-padded windows included — and 140,141,568 of attention). The
+//     graph is traced with batch 1, so numel(output) is already per image.
 //
 //   Parameters: the sum of numel over the parameters some op of the graph reads, each counted
 //     once. For a traced model this is the model's own count (11,173,962 for the CIFAR
 //     ResNet-18); after collapse() it drops the removed blocks' parameters.
 //
-//   Critical path length (CPL): the largest number of conv2d and linear ops on any directed
-//     path from the graph's input to its output — the model's depth in weight layers, the
+//   Critical path length (CPL): the largest number of conv2d and linear ops (not matmul: an
+//     attention's products hold no weights) on any directed path from the graph's input to its output — the model's depth in weight layers, the
 //     "longest input→output path counted in layers" of METHOD.md §3. Ops that are not conv2d or
 //     linear count 0, so BN, activations and additions do not lengthen a path, and a residual
 //     addition takes the longer of its two branches. ResNet-18: conv1, 2 convs in each of the 8
@@ -41,7 +44,7 @@
 
 namespace lacoot::graph {
 
-// The MACs of one op for one image (see the header comment): nonzero for conv2d and linear.
+// The MACs of one op for one image (see the header comment): nonzero for conv2d, linear, matmul.
 inline int64_t macs(const Op& op) {
   const int64_t out = numel(op.shape);
   const int64_t bias = op.bias ? 1 : 0;
@@ -49,6 +52,7 @@ inline int64_t macs(const Op& op) {
     return out * (op.weight_shape[1] * op.weight_shape[2] * op.weight_shape[3] + bias);
   if (op.name == "linear" && op.weight_shape.size() == 2)  // per output: `in` products
     return out * (op.weight_shape[1] + bias);
+  if (op.name == "matmul") return out * op.inner;  // per output: K products
   return 0;
 }
 

@@ -35,6 +35,7 @@ struct Op {
   Shape shape;                      // output shape, batch dim (1) included: [1, 64, 32, 32]
   Shape weight_shape;               // conv2d [O, C / groups, kH, kW], linear [out, in]; else empty
   bool bias = false;                // conv2d / linear: whether a bias was added
+  int64_t inner = 0;                // matmul [.., M, K] · [.., K, N]: K, the length summed over
 };
 
 struct Graph {

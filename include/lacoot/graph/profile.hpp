@@ -34,7 +34,7 @@
 namespace lacoot::graph {
 
 struct Profile {
-  int64_t macs = 0;    // conv2d + linear multiply-accumulates for one image, bias included
+  int64_t macs = 0;    // conv2d + linear + matmul multiply-accumulates for one image, bias included
   int64_t params = 0;  // parameters the (collapsed) graph reads
   int64_t cpl = 0;     // critical path length in conv2d / linear layers
   std::vector<std::string> removable;  // the blocks still removable, in the model's order

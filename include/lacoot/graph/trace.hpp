@@ -14,8 +14,8 @@
 // the output: an edge to a node is a data input, an edge to the input tensor is the graph
 // input, an edge to a leaf that is a registered parameter is a parameter read, and module
 // addresses become dotted paths through model.named_modules(). Each edge also carries the
-// shape of the tensor it came from, which gives every op's output shape and the conv / linear
-// weight shapes that MACs need. This is torch.jit.trace's idea (record what one example input
+// shape of the tensor it came from, which gives every op's output shape, the conv / linear
+// weight shapes and the matmul operand shapes that MACs need. This is torch.jit.trace's idea (record what one example input
 // does) on the ordinary define-by-run graph, so models need no annotation beyond their marks.
 //
 // Conventions. `sample_shape` is ONE sample without the batch dim ({3, 32, 32} for CIFAR,
@@ -177,6 +177,11 @@ inline graph::Graph graph_from_autograd(nn::Module& model, const Tensor& x, cons
                    "so its MACs cannot be counted (hint: register the weight with register_parameter)");
       op.weight_shape = n.edges[1].shape;
       op.bias = n.edges.size() > 2 && (n.edges[2].fn || n.edges[2].leaf);
+    }
+    if (op.name == "matmul") {  // record(out, "matmul", {a, b}): K from an operand that was recorded
+      const Shape& a = n.edges[0].shape;
+      const Shape& b = n.edges[1].shape;  // a constant operand has no edge shape
+      op.inner = !a.empty() ? a.back() : b.size() == 1 ? b[0] : b[b.size() - 2];
     }
   }
   g.output = static_cast<int>(nodes.size()) - 1;  // post-order: the root comes last
