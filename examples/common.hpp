@@ -1,8 +1,9 @@
-// examples/common.hpp — what examples 3 to 6 share, so that each lesson shows only its recipe.
+// examples/common.hpp — what examples 3 to 6 and 8 share, so that each lesson shows only its recipe.
 //
 // Holds: cifar10_splits (the LaCoOT reference's CIFAR-10 data, its validation size a
 // parameter), Loaders (train / validation / test loaders over a data::Splits), print_model,
-// fit (example 2's epoch loop with a per-epoch schedule) and test_and_save.
+// fit (example 2's epoch loop with a per-epoch schedule, and a term added to the loss) and
+// test_and_save.
 // Needs: data_loaders/splits.hpp, lacoot.hpp.
 // Leaves out: the recipes themselves (model, optimiser, schedule, epochs): each example states
 // its own, so that it reads like the paper's table.
@@ -12,6 +13,7 @@
 #pragma once
 
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,17 +66,21 @@ inline void print_model(const char* name, nn::Module& model) {
 // `epochs` passes over the training set, each followed by a validation pass; `per_epoch` (null:
 // a constant lr) steps after each epoch, as PyTorch's MultiStepLR does in the reference. Stops
 // after `max_steps` training steps in all (0: no limit), for smoke tests and benchmarks.
+// `extra_loss`, when given, is added to each step's cross-entropy (LaCoOT's λ·R, example 9).
 inline void fit(nn::Module& model, optim::Optimizer& optimizer, optim::LRScheduler* per_epoch, Loaders& loaders,
-                int64_t epochs, int64_t max_steps) {
+                int64_t epochs, int64_t max_steps, std::function<Tensor()> extra_loss = {}) {
   int64_t steps = 0;
   for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
     const double lr = optimizer.lr(0);
-    train::StepHooks hooks{.max_steps = max_steps > 0 ? max_steps - steps : 0,
+    train::StepHooks hooks{.extra_loss = extra_loss,
+                           .max_steps = max_steps > 0 ? max_steps - steps : 0,
                            .label = "epoch " + std::to_string(epoch) + "/" + std::to_string(epochs)};
     train::EpochResult tr = train::train_epoch(model, optimizer, loaders.train, hooks);
     train::EpochResult val = train::evaluate(model, loaders.val);
-    std::printf("epoch %lld: lr %g, train loss %.4f, train top-1 %.2f %%, validation top-1 %.2f %% (%.0f img/s)\n",
-                static_cast<long long>(epoch), lr, tr.loss, tr.top1, val.top1, tr.images_per_second());
+    char extra[48] = "";
+    if (extra_loss) std::snprintf(extra, sizeof extra, " (+ lambda R %.4f)", tr.extra);
+    std::printf("epoch %lld: lr %g, train loss %.4f%s, train top-1 %.2f %%, validation top-1 %.2f %% (%.0f img/s)\n",
+                static_cast<long long>(epoch), lr, tr.loss, extra, tr.top1, val.top1, tr.images_per_second());
     if (per_epoch) per_epoch->step();
     steps += tr.steps;
     if (max_steps > 0 && steps >= max_steps) break;

@@ -110,7 +110,7 @@ commands:
 --device D (train, run, collapse): cpu (the default), cuda or cuda:N, in a build with the CUDA
   backend; where there is no GPU the CPU is used, and said once.
 
-models: resnet18 resnet18-cifar mobilenet_v2 mobilenet_v2-cifar vgg16 vgg16_bn vgg16-cifar vgg16_bn-cifar
+models: resnet18 resnet18-cifar mobilenet_v2 mobilenet_v2-cifar vgg16 vgg16_bn vgg16-cifar vgg16_bn-cifar swin_t
 )";
 
 // ---- lacoot run ----

@@ -18,13 +18,15 @@
 // --remove takes declared blocks and discovered modules alike. The model is built
 // freshly (weights do not change any of these figures). C of --input-shape is the model's number
 // of input channels; --num-classes defaults to 1000 for the ImageNet models (resnet18,
-// mobilenet_v2, vgg16, vgg16_bn) and to 10 for the -cifar ones, so that
+// mobilenet_v2, vgg16, vgg16_bn, swin_t) and to 10 for the -cifar ones, so that
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32                → 140,186,634 MACs
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32 --remove layer4.1 → 121,312,266
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32 --remove layer1.0 → 121,312,266 (not marked)
 //   lacoot profile --model resnet18 --input-shape 3,224,224                    → 1,814,074,344
 //   lacoot profile --model resnet18 --input-shape 3,64,64 --num-classes 200    → 148,148,424
-// (specs/architectures.md §1). A mistake on the command line is a train::UsageError (exit 2);
+//   lacoot profile --model swin_t --input-shape 3,224,224                      → 4,503,738,856
+//   lacoot profile --model swin_t --input-shape 3,32,32 --num-classes 10       → 519,087,370
+// (specs/architectures.md §1, §4.2). A mistake on the command line is a train::UsageError (exit 2);
 // an unknown block is a lacoot::Error listing the declared and the discovered ones (exit 1).
 #pragma once
 

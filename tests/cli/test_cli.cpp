@@ -1,8 +1,8 @@
 // Tests for the `lacoot` program (tools/lacoot.cpp), run as a user runs it.
 //
 // `lacoot run` on weights and inputs written here must print torchvision's logits
-// (tests/fixtures/models_fixtures.hpp, the same deterministic weights as the model tests) within
-// 1e-4 in float32; bad input must give a one-line error naming the problem and exit status 1,
+// (tests/fixtures/models_fixtures.hpp and swin_fixtures.hpp, the same deterministic weights as
+// the model tests) within 1e-4 in float32; bad input must give a one-line error naming the problem and exit status 1,
 // a bad command line status 2. The program's path comes from the environment (LACOOT, set by
 // tests/meson.build).
 #include <doctest/doctest.h>
@@ -15,12 +15,15 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "../data/tiny_imagenet_writer.hpp"
 #include "../fixtures/ot_fixtures.hpp"
+#include "../fixtures/swin_fixtures.hpp"
 #include "../models/reference.hpp"
 #include "lacoot/io/npy.hpp"
 #include "lacoot/io/safetensors.hpp"
 #include "lacoot/models/mobilenet_v2.hpp"
 #include "lacoot/models/resnet.hpp"
+#include "lacoot/models/swin.hpp"
 
 using namespace lacoot;
 using namespace lacoot::test;
@@ -345,4 +348,47 @@ TEST_CASE("lacoot collapse: Algorithm 1 on a briefly trained model writes the tr
   CHECK(bad.status == 2);
   CHECK(bad.output.find("unknown removal method \"greedy\" (expected maxswd, sliced, zscore, cosine, block-influence, "
                         "random or order)") != std::string::npos);
+}
+
+TEST_CASE("lacoot with swin_t: profile gives spec 4.2's MACs, run torchvision's logits; train and collapse run") {
+  Result r = run_lacoot("profile --model swin_t --input-shape 3,32,32 --num-classes 10 --json");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  Json j = parse_json(r.output);
+  CHECK(j.find("macs")->as_int64() == 519087370);  // conv, linear (padded windows) and attention's matmuls
+  CHECK(j.find("params")->as_int64() == 27527044);
+  CHECK(j.find("removable")->size() == 12);
+
+  using Case = fixtures::swin::swin_t_32;
+  TempDir dir;
+  auto model = models::swin_t({.num_classes = 10});
+  fill_state(*model);
+  save_safetensors(dir / "w.safetensors", model->state_dict());
+  const Shape shape(Case::input_shape.begin(), Case::input_shape.end());
+  save_npy(dir / "x.npy", alias_with_shape(hash_uniform(numel(shape), 1000, kFloat32) * 4.0, shape));
+  r = run_lacoot("run --model swin_t --weights " + dir / "w.safetensors" + " --input " + dir / "x.npy" + " --output " +
+                 dir / "y.npy");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  check_close(load_npy(dir / "y.npy"), Case::eval_logits, 1e-4);
+
+  // Two classes of 16x16 images in the Tiny-ImageNet layout: the images enter unresized, as the
+  // reference feeds Swin-T; Swin-T's recipe has lr 1e-3.
+  write_tiny_imagenet(dir / "tiny", 2, 3, 1, 16);
+  Result t = run_lacoot("train --model swin_t --dataset tiny-imagenet:" + dir / "tiny" + " --epochs 1 --max-steps 2 "
+                        "--batch-size 2 --lambda 1 --val-size 2 --threads 2 --out " + dir / "run");
+  INFO(t.output);
+  REQUIRE(t.status == 0);
+  CHECK(t.output.find("lr 0.001") != std::string::npos);
+  CHECK(read_file(dir / "run/log.csv").find("train_maxswd_features.7.1,val_maxswd_features.7.1") != std::string::npos);
+  Result c = run_lacoot("collapse --model swin_t --weights " + dir / "run/model.safetensors" + " --dataset tiny-imagenet:" +
+                        dir / "tiny" + " --val-size 2 --latency 0 --delta 100 --threads 2 --out " + dir / "col");
+  INFO(c.output);
+  REQUIRE(c.status == 0);
+  CHECK(parse_json(read_file(dir / "col/trajectory.json")).find("steps")->size() == 13);  // dense, then 12 blocks
+  r = run_lacoot("run --model swin_t --weights " + dir / "col/model.safetensors" + " --input " + dir / "x.npy" +
+                 " --output " + dir / "yc.npy");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(load_npy(dir / "yc.npy").shape() == Shape{1, 2});
 }

@@ -1,7 +1,8 @@
 // Tests for the example programs (examples/*.cpp), run as a reader runs them.
 //
 // Each training example gets a tiny dataset in its real on-disk format, written here (CIFAR-10
-// binary batches; an ImageFolder of PNGs and a safetensors file of ResNet-18 weights), trains
+// binary batches; an ImageFolder of PNGs and a safetensors file of ResNet-18 weights; a
+// Tiny-ImageNet folder of 16x16 JPEGs and Swin-T weights), trains
 // for --max-steps 2 and must exit with status 0, having written a weights file that loads
 // strictly into its model. Bad input must give a one-line error naming the path and status 1,
 // an unknown option status 2. The programs are found in $LACOOT_EXAMPLES, the build's
@@ -26,11 +27,13 @@
 
 #include "../check.hpp"
 #include "../data/data_test_util.hpp"
+#include "../data/tiny_imagenet_writer.hpp"
 #include "lacoot/io/atomic_file.hpp"
 #include "lacoot/io/json.hpp"
 #include "lacoot/io/safetensors.hpp"
 #include "lacoot/models/mobilenet_v2.hpp"
 #include "lacoot/models/resnet.hpp"
+#include "lacoot/models/swin.hpp"
 #include "lacoot/models/vgg.hpp"
 
 using namespace lacoot;
@@ -364,13 +367,69 @@ TEST_CASE("example 8, dit_fashion_mnist: the whole run in miniature writes its g
   CHECK(r.says("nowhere"));
 }
 
+TEST_CASE("example 9, swin_t_imagefolder: trains Swin-T with the regulariser, runs Algorithm 1, saves what loads") {
+  if (examples_dir().empty()) {
+    MESSAGE("examples not built (-Dexamples=false): skipped");
+    return;
+  }
+  TempDir dir("examples_swin");
+  write_tiny_imagenet(dir / "tiny", /*classes=*/2, /*per_class=*/3, /*val_per_class=*/1, /*size=*/16);
+  const std::string data = " --layout tiny-imagenet --data " + (dir / "tiny").string();
+  const std::string out = (dir / "w.safetensors").string();
+  Result r = run_example("swin_t_imagefolder", data + " --max-steps 2 --batch-size 2 --val-size 2 --pair mlp "
+                                                      "--threads 2 --out " + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.says("2 classes: 4 training, 2 validation, 2 test images"));
+  CHECK(r.says("removable blocks: features.1.0 features.1.1 features.3.0"));
+  CHECK(r.says("R compares each block's input with its MLP branch (the reference's)"));
+  CHECK(r.says("epoch 1: lr 0.001, train loss"));  // Swin-T's recipe
+  CHECK(r.says("(+ lambda R "));
+  CHECK(r.says("removed nothing "));
+  CHECK(r.says("removed features.7.1 "));  // the full trajectory: every block in turn
+  CHECK(r.says("Algorithm 1 keeps the model with"));
+  // What it saved is the collapsed model: its metadata names the blocks removed.
+  Safetensors w = load_safetensors(out);
+  auto model = models::swin_t({.num_classes = 2});
+  const std::string removed = *w.find_metadata("removed_blocks");
+  for (std::size_t start = 0; start < removed.size();) {
+    const std::size_t comma = std::min(removed.find(',', start), removed.size());
+    nn::replace_with_identity(*model, removed.substr(start, comma - start));
+    start = comma + 1;
+  }
+  CHECK_NOTHROW(model->load_state_dict(w.tensors, /*strict=*/true));
+
+  // With ImageNet weights (lacoot's own 1000-class swin_t here): every tensor but the head loads.
+  manual_seed(123);
+  save_safetensors((dir / "imagenet.safetensors").string(), models::swin_t()->state_dict());
+  r = run_example("swin_t_imagefolder", data + " --weights " + (dir / "imagenet.safetensors").string() +
+                                            " --max-steps 1 --batch-size 2 --val-size 2 --delta 0 --out " + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.says("loaded 183 tensors from"));
+  CHECK(r.says("R compares each block's input with its output"));
+
+  // Bad input: no such folder; weights of another network; options.
+  r = run_example("swin_t_imagefolder", "--layout tiny-imagenet --data " + (dir / "nowhere").string());
+  CHECK(r.status == 1);
+  CHECK(r.says((dir / "nowhere").string()));
+  save_safetensors((dir / "other.safetensors").string(), {{"conv1.weight", zeros({64, 3, 7, 7})}});
+  r = run_example("swin_t_imagefolder", data + " --val-size 2 --weights " + (dir / "other.safetensors").string());
+  CHECK(r.status == 1);
+  CHECK(r.says("is not torchvision's swin_t"));
+  CHECK(run_example("swin_t_imagefolder", data + " --pair norm1").status == 2);
+  CHECK(run_example("swin_t_imagefolder", data + " --layout cifar10").status == 2);
+  CHECK(run_example("swin_t_imagefolder", "--max-steps 1").status == 2);  // --data is required
+}
+
 TEST_CASE("every example prints its usage for --help and -h, whatever else is on the line") {
   if (examples_dir().empty()) {
     MESSAGE("examples not built (-Dexamples=false): skipped");
     return;
   }
   for (const std::string name : {"resnet18_fashion_mnist", "resnet18_cifar10", "mobilenetv2_cifar10", "vgg16_cifar10",
-                                 "resnet18_imagefolder", "ot_regularisation", "dit_fashion_mnist"}) {
+                                 "resnet18_imagefolder", "ot_regularisation", "dit_fashion_mnist",
+                                 "swin_t_imagefolder"}) {
     for (const std::string flag : {"--help", "-h", "--bogus 1 --help"}) {
       Result r = run_example(name, flag);
       CHECK_MESSAGE(r.status == 0, name, " ", flag);

@@ -133,6 +133,11 @@ TEST_CASE("swin: logits and gradients equal torchvision's (float64), logits with
     check_against_torchvision<Case>(*models::swin_t(small_w3()), kFloat64, 1e-9, 1e-9);
     check_against_torchvision<Case>(*models::swin_t(small_w3()), kFloat32, 1e-4, 0);
   }
+  SUBCASE("swin_t itself (10 classes) at 32x32, the reference's CIFAR-10 setting; stochastic depth off in train mode") {
+    using Case = fixtures::swin::swin_t_32;
+    check_against_torchvision<Case>(*models::swin_t({.num_classes = 10, .stochastic_depth_prob = 0}), kFloat64, 1e-9, 0);
+    check_against_torchvision<Case>(*models::swin_t({.num_classes = 10, .stochastic_depth_prob = 0}), kFloat32, 1e-4, 0);
+  }
   SUBCASE("the fixture's weights load through load_state_dict, as torchvision's would") {
     auto filled = models::swin_t(small_w7());
     fill_state(*filled);

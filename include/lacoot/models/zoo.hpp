@@ -1,11 +1,13 @@
 // lacoot/models/zoo.hpp — models by the names the command line uses.
 //
 // Holds: ModelOptions, model_names(), make_model(name, options).
-// Needs: models/resnet.hpp, mobilenet_v2.hpp, vgg.hpp.
-// Leaves out: swin_t and the DiT family (they arrive with the transformer models).
+// Needs: models/resnet.hpp, mobilenet_v2.hpp, vgg.hpp, swin.hpp.
+// Leaves out: the DiT family (it arrives with the diffusion models).
 //
 // The names are DESIGN.md's contract: resnet18, resnet18-cifar, mobilenet_v2,
-// mobilenet_v2-cifar, vgg16, vgg16_bn (and the -cifar heads of the VGGs).
+// mobilenet_v2-cifar, vgg16, vgg16_bn (and the -cifar heads of the VGGs), swin_t (torchvision's,
+// at any input size: the reference feeds it 32x32 and 64x64 images unresized; its blocks are
+// compared on their input and output, SwinPair::block).
 #pragma once
 
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "mobilenet_v2.hpp"
 #include "resnet.hpp"
+#include "swin.hpp"
 #include "vgg.hpp"
 
 namespace lacoot::models {
@@ -20,13 +23,14 @@ namespace lacoot::models {
 // What the command line may set for any model; each model uses what applies to it.
 struct ModelOptions {
   int64_t num_classes = 10;
-  int64_t in_channels = 3;  // ResNet and VGG; MobileNetV2 takes 3
+  int64_t in_channels = 3;  // ResNet, VGG and Swin-T; MobileNetV2 takes 3
   int64_t width = 0;        // ResNet's layer1 channels (0: the standard 64); ResNet only
 };
 
 inline const std::vector<std::string>& model_names() {
   static const std::vector<std::string> names{"resnet18",     "resnet18-cifar", "mobilenet_v2", "mobilenet_v2-cifar",
-                                              "vgg16",        "vgg16_bn",       "vgg16-cifar",  "vgg16_bn-cifar"};
+                                              "vgg16",        "vgg16_bn",       "vgg16-cifar",  "vgg16_bn-cifar",
+                                              "swin_t"};
   return names;
 }
 
@@ -49,6 +53,7 @@ inline nn::ModulePtr make_model(const std::string& name, const ModelOptions& o =
       return std::make_shared<VGG>(VGGOptions{.num_classes = o.num_classes, .in_channels = o.in_channels,
                                               .batch_norm = bn, .cifar_head = cifar});
   }
+  if (name == "swin_t") return swin_t({.num_classes = o.num_classes, .in_channels = o.in_channels});
   std::string known;
   for (const std::string& n : model_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown model \"" + name + "\" (known: " + known + ")");
