@@ -301,6 +301,7 @@ inline int collapse_command(const train::Args& a) {
   if (budgeted && (!timing || budget <= 0))
     throw train::UsageError("--latency-budget needs a positive number of milliseconds and --latency 1");
 
+  check_classifier(model_name, "collapse");
   std::filesystem::create_directories(out);
   manual_seed(seed);
   data::Splits data = data::load_splits(dataset_spec, seed, a.integer("val-size", 0));

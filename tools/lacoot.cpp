@@ -49,6 +49,7 @@
 using namespace lacoot;
 using lacoot::detail::collapse_command;
 using lacoot::train::device_option;
+using lacoot::detail::check_classifier;
 using lacoot::detail::load_model;
 
 namespace {
@@ -111,11 +112,14 @@ commands:
   backend; where there is no GPU the CPU is used, and said once.
 
 models: resnet18 resnet18-cifar mobilenet_v2 mobilenet_v2-cifar vgg16 vgg16_bn vgg16-cifar vgg16_bn-cifar swin_t
+  and the diffusion transformers dit-s2 dit-b2 dit-l2 dit-xl2 (profile only: C,H,W is the latent, 4,32,32 for
+  256-pixel images; examples/dit_fashion_mnist trains one)
 )";
 
 // ---- lacoot run ----
 
 int run_command(const Args& a) {
+  check_classifier(a.str("model"), "run");
   nn::ModulePtr model = load_model(a.str("model"), a.str("weights"), a);
   model->eval();
 
@@ -204,6 +208,7 @@ std::vector<std::string> resume_from(const std::filesystem::path& out, nn::Modul
 
 int train_command(const Args& a) {
   const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
+  check_classifier(model_name, "train");
   const std::filesystem::path out = a.str("out");
   std::filesystem::create_directories(out);
   const double lambda = a.number("lambda", 0);

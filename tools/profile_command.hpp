@@ -18,7 +18,8 @@
 // --remove takes declared blocks and discovered modules alike. The model is built
 // freshly (weights do not change any of these figures). C of --input-shape is the model's number
 // of input channels; --num-classes defaults to 1000 for the ImageNet models (resnet18,
-// mobilenet_v2, vgg16, vgg16_bn, swin_t) and to 10 for the -cifar ones, so that
+// mobilenet_v2, vgg16, vgg16_bn, swin_t, the DiTs) and to 10 for the -cifar ones; for a DiT,
+// C,H,W is its latent (H = W = input_size; 4,32,32 for 256-pixel images), so that
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32                → 140,186,634 MACs
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32 --remove layer4.1 → 121,312,266
 //   lacoot profile --model resnet18-cifar --input-shape 3,32,32 --remove layer1.0 → 121,312,266 (not marked)
@@ -26,7 +27,8 @@
 //   lacoot profile --model resnet18 --input-shape 3,64,64 --num-classes 200    → 148,148,424
 //   lacoot profile --model swin_t --input-shape 3,224,224                      → 4,503,738,856
 //   lacoot profile --model swin_t --input-shape 3,32,32 --num-classes 10       → 519,087,370
-// (specs/architectures.md §1, §4.2). A mistake on the command line is a train::UsageError (exit 2);
+//   lacoot profile --model dit-xl2 --input-shape 4,32,32                       → 118,696,240,640
+// (specs/architectures.md §1, §4.2, §5.1). A mistake on the command line is a train::UsageError (exit 2);
 // an unknown block is a lacoot::Error listing the declared and the discovered ones (exit 1).
 #pragma once
 
@@ -103,6 +105,12 @@ inline int profile_command(const lacoot::train::Args& a) {
                               " has C = " + std::to_string(chw[0]));
   } else {
     options.in_channels = chw[0];
+  }
+  if (models::is_diffusion_model(name)) {
+    if (chw[1] != chw[2])
+      throw train::UsageError(name + " takes square latents, but --input-shape " + a.str("input-shape") + " has H " +
+                              std::to_string(chw[1]) + " and W " + std::to_string(chw[2]));
+    options.input_size = chw[1];
   }
   nn::ModulePtr model = models::make_model(name, options);
 

@@ -1,7 +1,8 @@
 // tools/weights.hpp — a model of the zoo with the weights of a safetensors file, for
 // `lacoot run` and `lacoot collapse`.
 //
-// Holds: options_from_weights(weights, model, args) and load_model(model, path, args).
+// Holds: check_classifier(model, command), options_from_weights(weights, model, args) and
+// load_model(model, path, args).
 // Needs: io/safetensors.hpp, models/zoo.hpp, nn/block.hpp, train/args.hpp.
 // Leaves out: checkpoints (train/checkpoint.hpp reads those: they hold optimiser state too).
 #pragma once
@@ -32,6 +33,14 @@ inline models::ModelOptions options_from_weights(const Safetensors& w, const std
   o.in_channels = a.integer("in-channels", first_conv->size(1));
   if (model.rfind("resnet", 0) == 0) o.width = a.integer("width", first_conv->size(0));
   return o;
+}
+
+// train, run and collapse work on classifiers: a DiT (a noise predictor called with timesteps
+// and labels) is an error naming what does take it.
+inline void check_classifier(const std::string& model_name, const std::string& command) {
+  LACOOT_CHECK(!models::is_diffusion_model(model_name), "lacoot ", command, " takes classifiers; ", model_name,
+               " is a diffusion transformer, which predicts noise from (x, t, y) (hint: lacoot profile --model ",
+               model_name, " --input-shape 4,32,32 counts its MACs; examples/dit_fashion_mnist trains a DiT)");
 }
 
 // The model named `model_name` with the weights of `path`: sizes read from the weights, and the

@@ -392,3 +392,30 @@ TEST_CASE("lacoot with swin_t: profile gives spec 4.2's MACs, run torchvision's 
   CHECK(r.status == 0);
   CHECK(load_npy(dir / "yc.npy").shape() == Shape{1, 2});
 }
+
+TEST_CASE("lacoot with the DiTs: profile gives spec 5.1's MACs on latents; train, run and collapse refuse them") {
+  auto has = [](const Result& r, const std::string& s) { return r.output.find(s) != std::string::npos; };
+  Result r = run_lacoot("profile --model dit-s2 --input-shape 4,32,32 --json");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  Json j = parse_json(r.output);
+  CHECK(j.find("macs")->as_int64() == 5462446592 + 603979776);  // conv + linear, attention (§5.1)
+  CHECK(j.find("params")->as_int64() == 32963360);
+  CHECK(j.find("removable")->size() == 12);
+  // A block of DiT-S/2 at T = 256: 6D² + 6D + T(12D² + 9D) + 2T²D with D = 384.
+  r = run_lacoot("profile --model dit-s2 --input-shape 4,32,32 --json --remove blocks.4,blocks.7");
+  REQUIRE(r.status == 0);
+  const int64_t D = 384, T = 256, block = 6 * D * D + 6 * D + T * (12 * D * D + 9 * D) + 2 * T * T * D;
+  CHECK(parse_json(r.output).find("macs")->as_int64() == 5462446592 + 603979776 - 2 * block);
+  CHECK(parse_json(r.output).find("removable")->size() == 10);
+
+  r = run_lacoot("profile --model dit-s2 --input-shape 4,32,16");
+  CHECK(r.status == 2);
+  CHECK(has(r, "square latents"));
+  r = run_lacoot("train --model dit-b2 --dataset fashion-mnist --out " + TempDir() / "out");
+  CHECK(r.status == 1);
+  CHECK(has(r, "lacoot train takes classifiers; dit-b2 is a diffusion transformer"));
+  r = run_lacoot("run --model dit-l2 --weights w.safetensors --input x.npy --output y.npy");
+  CHECK(r.status == 1);
+  CHECK(has(r, "lacoot run takes classifiers"));
+}

@@ -8,6 +8,7 @@
 
 #include "../fixtures/dit_fixtures.hpp"
 #include "lacoot/autograd/gradcheck.hpp"
+#include "lacoot/graph/profile.hpp"
 #include "lacoot/models/dit.hpp"
 #include "lacoot/nn/block.hpp"
 #include "reference.hpp"
@@ -80,6 +81,39 @@ TEST_CASE("DiT configurations: DiT-S/2's parameters and state_dict as the spec c
   const models::DiTOptions xl = models::dit_xl2();
   CHECK((xl.hidden_size == 1152 && xl.depth == 28 && xl.num_heads == 16 && xl.patch_size == 2));
   CHECK_THROWS_WITH_AS(models::dit_config("dit-xl4"), doctest::Contains("unknown configuration"), Error);
+}
+
+// The MACs of one latent (conv, linear and attention's two matmuls, a bias counting one per
+// output), written out from the layers for any configuration: patch embedding, the timestep MLP,
+// per block the adaLN linear (once per image) and per token qkv, proj, fc1, fc2 (12D² + 9D) plus
+// attention's 2T²D, the final adaLN and the final linear to p²·2C values per token.
+int64_t dit_macs(const models::DiTOptions& o) {
+  const int64_t D = o.hidden_size, p = o.patch_size, C = o.in_channels, T = (o.input_size / p) * (o.input_size / p);
+  const int64_t out = p * p * 2 * C;
+  return T * (C * p * p * D + D) + (256 * D + D + D * D + D) +
+         o.depth * (6 * D * D + 6 * D + T * (12 * D * D + 9 * D) + 2 * T * T * D) + (2 * D * D + 2 * D) +
+         T * (out * D + out);
+}
+
+TEST_CASE("DiT's MACs by the tracer: spec 5.1's DiT-S/2, any configuration, and with blocks removed") {
+  // specs/architectures.md §5.1: DiT-S/2 at 32x32 latents, 5,462,446,592 conv + linear and
+  // 603,979,776 attention multiply-adds; every parameter is read (pos_embed and the label table too).
+  auto s2 = models::dit(models::dit_config("dit-s2"));
+  graph::Profile p = graph::profile(*s2, {4, 32, 32});
+  CHECK(p.macs == 5'462'446'592 + 603'979'776);
+  CHECK(p.macs == dit_macs(s2->options));
+  CHECK(p.params == 32'963'360);
+  CHECK(p.removable.size() == 12);
+  // Another patch, size, channel count and depth: the tracer agrees with the layers' sum.
+  const models::DiTOptions o{.input_size = 12, .patch_size = 3, .in_channels = 2, .hidden_size = 24, .depth = 3,
+                             .num_heads = 2, .num_classes = 7};
+  auto small = models::dit(o);
+  CHECK(graph::profile(*small, {2, 12, 12}).macs == dit_macs(o));
+  // Two blocks removed: each took 6D² + 6D + T(12D² + 9D) + 2T²D.
+  const int64_t D = 24, T = 16, block = 6 * D * D + 6 * D + T * (12 * D * D + 9 * D) + 2 * T * T * D;
+  graph::Profile collapsed = graph::profile(*small, {2, 12, 12}, {"blocks.0", "blocks.2"});
+  CHECK(collapsed.macs == dit_macs(o) - 2 * block);
+  CHECK(collapsed.removable == std::vector<std::string>{"blocks.1"});
 }
 
 TEST_CASE("DiT: adaLN-Zero starts every block as the identity and the output at zero; class dropout") {

@@ -19,6 +19,9 @@
 // reads exactly one tensor from outside (the block's input) and that exactly one of its ops is
 // read from outside (the block's output), of the input's shape. Every consumer of that output,
 // and the graph's output if it was that op, then reads the input instead: y = T(x) becomes y = x.
+// A block may also read side inputs of other shapes — DiT's conditioning c [1, D] beside its
+// tokens [1, T, D] — and then its input is the one tensor it reads of its output's shape; what
+// only removed blocks read (a conditioning no block uses any more) goes with them.
 #pragma once
 
 #include <algorithm>
@@ -85,10 +88,17 @@ inline graph::Graph collapse_ops(const graph::Graph& g, const std::vector<bool>&
   LACOOT_CHECK(std::find(inside.begin(), inside.end(), true) != inside.end(), "collapse: ", what,
                " recorded no op in the trace, so there is nothing to remove; expected its ops to carry its "
                "scope (hint: call submodules as (*m)(x), which opens their scope, not m->forward(x))");
-  LACOOT_CHECK(sources.size() == 1 && outputs.size() == 1, "collapse: ", what, " reads ", sources.size(),
-               " tensor(s) from outside and ", outputs.size(), " of its results are used outside; expected one "
-               "input and one output, as a module's forward has, so that the block can become y = x");
-  const int source = *sources.begin(), result = *outputs.begin();
+  // With side inputs (a conditioning), the input is the one source of the output's shape.
+  std::vector<int> like_output;
+  if (outputs.size() == 1)
+    for (int s : sources)
+      if (g.shape_of(s) == g.shape_of(*outputs.begin())) like_output.push_back(s);
+  LACOOT_CHECK(outputs.size() == 1 && (sources.size() == 1 || like_output.size() == 1), "collapse: ", what, " reads ",
+               sources.size(), " tensor(s) from outside", sources.size() > 1 ? " (" + std::to_string(like_output.size()) +
+               " of them of its output's shape)" : std::string(), " and ", outputs.size(), " of its results are used "
+               "outside; expected one input and one output, as a module's forward has (besides side inputs of "
+               "other shapes, such as a conditioning), so that the block can become y = x");
+  const int source = sources.size() == 1 ? *sources.begin() : like_output.front(), result = *outputs.begin();
   LACOOT_CHECK(g.shape_of(source) == g.shape_of(result), "collapse: ", what, " maps ",
                shape_str(g.shape_of(source)), " to ", shape_str(g.shape_of(result)), "; only a block whose "
                "input and output have the same shape can be replaced by the identity (METHOD.md §8)");

@@ -20,7 +20,9 @@
 //
 // Conventions. `sample_shape` is ONE sample without the batch dim ({3, 32, 32} for CIFAR,
 // {16} for an MLP on 16 features); the model runs on a batch of 1, [1, ...sample_shape], filled
-// with zeros, so every count derived from the graph is per image (METHOD.md §3). The forward
+// with zeros, so every count derived from the graph is per image (METHOD.md §3). The call is
+// nn::Module::traced_call: model(x), or for a model that needs more than x what it supplies
+// (DiT: timestep 0 and the null class; ops on those alone, the timestep MLP, count too). The forward
 // runs in eval mode (BatchNorm uses running statistics and updates nothing, dropout is off),
 // with grad mode on; the model's train/eval flags and its parameters' requires_grad flags
 // are restored afterwards, also when forward throws. Forward hooks run as in any forward pass;
@@ -225,7 +227,7 @@ inline Graph trace(nn::Module& model, const Shape& sample_shape) {
   batched.insert(batched.end(), sample_shape.begin(), sample_shape.end());
   detail::TraceSession session(model);
   Tensor x = zeros(batched, dtype, nn::device_of(model)).requires_grad_();  // on the model's device
-  Tensor y = model(x);
+  Tensor y = model.traced_call(x);  // model(x); DiT adds its timestep and label
   return detail::graph_from_autograd(model, x, y);
 }
 

@@ -270,12 +270,23 @@ class DiT : public Module {
   // (floating) for labels y [N] (int64): [N, C_out, I, I]. force_drop (optional, [N] of 0/1)
   // replaces the chosen labels by the null class.
   Tensor operator()(const Tensor& x, const Tensor& t, const Tensor& y, const Tensor& force_drop = {}) {
-    Tensor c = (*t_embedder)(t) + y_embedder->embed(y, force_drop);
+    Tensor c;
+    {
+      autograd::ScopeGuard scope(this);  // the conditioning's ops are the DiT's own (graph::trace names them)
+      c = (*t_embedder)(t) + y_embedder->embed(y, force_drop);
+    }
     condition_ = c;
     Tensor out = Module::operator()(x);  // forward(x), with c for the blocks; hooks run
     condition_ = Tensor();
     return out;
   }
+  // What graph::trace runs (MACs, collapse): timestep 0 and the null class; the figures do not
+  // depend on either.
+  Tensor traced_call(const Tensor& x) override {
+    const Device device = x.device();
+    return (*this)(x, zeros({x.size(0)}, x.dtype(), device), full({x.size(0)}, options.num_classes, kInt64, device));
+  }
+
   // forward takes the conditioning set by operator()(x, t, y): call that.
   Tensor forward(const Tensor& x) override {
     LACOOT_CHECK(condition_.defined(), "DiT: call the model as dit(x, t, y) (timesteps and labels are needed)");

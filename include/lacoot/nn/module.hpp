@@ -69,6 +69,10 @@ class Module {
     return output;
   }
 
+  // The call graph::trace makes on its zero batch: the module itself. A model whose call needs
+  // more than its input supplies the rest here (DiT: timestep 0 and the null class).
+  virtual Tensor traced_call(const Tensor& input) { return (*this)(input); }
+
   // The class name, as PyTorch prints it ("Conv2d", "BasicBlock").
   const std::string& type_name() const { return type_name_; }
 
