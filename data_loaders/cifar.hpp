@@ -38,16 +38,11 @@ inline std::filesystem::path cifar_folder(const std::filesystem::path& root, con
   return std::filesystem::is_directory(root / sub, ec) ? root / sub : root;
 }
 
-// Appends the records of one batch file to `ds`: `label_bytes` leading label bytes per record,
-// of which the one at `label_index` is kept and checked against `num_classes`.
-inline void append_cifar_file(data::ImageDataset& ds, const std::filesystem::path& path,
-                              int64_t label_bytes, int64_t label_index, int64_t num_classes,
-                              const char* dataset) {
-  std::error_code ec;
-  LACOOT_CHECK(std::filesystem::is_regular_file(path, ec), dataset, ": ", path.string(),
-               " not found (HINT: pass the folder that the binary archive unpacks to, e.g. "
-               "cifar-10-batches-bin/, or its parent; the python-pickle version is not read)");
-  const data::Bytes bytes = data::read_file(path);
+// Appends the records of one batch file's `bytes` to `ds`: `label_bytes` leading label bytes per
+// record, of which the one at `label_index` is kept and checked against `num_classes`; `path`
+// names the file in errors.
+inline void append_cifar_records(data::ImageDataset& ds, const data::Bytes& bytes, const std::filesystem::path& path,
+                                 int64_t label_bytes, int64_t label_index, int64_t num_classes, const char* dataset) {
   const int64_t record = label_bytes + kCifarImageBytes;
   const auto size = static_cast<int64_t>(bytes.size());
   LACOOT_CHECK(size > 0 && size % record == 0, dataset, ": ", path.string(), " has ", size,
@@ -70,6 +65,17 @@ inline void append_cifar_file(data::ImageDataset& ds, const std::filesystem::pat
     std::copy(rec + label_bytes, rec + record,
               ds.pixels.begin() + static_cast<std::ptrdiff_t>(first) + r * kCifarImageBytes);
   }
+}
+
+// The same for the batch file at `path`.
+inline void append_cifar_file(data::ImageDataset& ds, const std::filesystem::path& path,
+                              int64_t label_bytes, int64_t label_index, int64_t num_classes,
+                              const char* dataset) {
+  std::error_code ec;
+  LACOOT_CHECK(std::filesystem::is_regular_file(path, ec), dataset, ": ", path.string(),
+               " not found (HINT: pass the folder that the binary archive unpacks to, e.g. "
+               "cifar-10-batches-bin/, or its parent; the python-pickle version is not read)");
+  append_cifar_records(ds, data::read_file(path), path, label_bytes, label_index, num_classes, dataset);
 }
 
 // The class names in a text file, one per line (blank lines and trailing spaces dropped); the

@@ -62,12 +62,13 @@ inline Bytes gunzip(const Bytes& gz, const std::string& name) {
                "found ", gz.size() < 2 ? std::string("fewer than 2 bytes") : "other bytes", ")");
   Bytes out;
   // The trailer's ISIZE (last 4 bytes, little-endian) is the length mod 2^32 of the last member:
-  // a good first guess for the output size, never trusted beyond that.
+  // a good first guess for the output size, never trusted beyond that — nor beyond deflate's
+  // largest ratio (1032:1), so a lying trailer cannot make a small file reserve gigabytes.
   if (gz.size() >= 18) {
     const std::size_t n = gz.size();
     const uint32_t isize = uint32_t(gz[n - 4]) | uint32_t(gz[n - 3]) << 8 |
                            uint32_t(gz[n - 2]) << 16 | uint32_t(gz[n - 1]) << 24;
-    out.reserve(std::min<std::size_t>(isize, std::size_t{1} << 31));
+    out.reserve(std::min<std::size_t>({isize, std::size_t{1} << 31, 1032 * n}));
   }
 
   z_stream zs{};

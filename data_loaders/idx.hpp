@@ -103,16 +103,18 @@ inline data::IdxArray parse_idx(data::Bytes bytes, const std::string& name) {
   data::IdxArray out;
   out.type = static_cast<data::IdxType>(bytes[2]);
   unsigned __int128 want = static_cast<unsigned __int128>(idx_type_size(bytes[2]));
+  const unsigned __int128 have = static_cast<unsigned __int128>(size - header);
   for (int64_t d = 0; d < ndim; ++d) {
     const uint32_t n = read_be32(bytes.data() + 4 + 4 * d);
     out.dims.push_back(n);
-    want *= n;
+    // Saturated past 2^64 (< 2^96 then): 255 dimensions of 2^32 would wrap even 128 bits.
+    if (want <= UINT64_MAX) want *= n;
   }
   std::string dims;
   for (std::size_t d = 0; d < out.dims.size(); ++d) dims += (d ? " x " : "") + std::to_string(out.dims[d]);
-  const unsigned __int128 have = static_cast<unsigned __int128>(size - header);
+  const std::string needed = want > UINT64_MAX ? "more than 2^64" : std::to_string(static_cast<uint64_t>(want));
   LACOOT_CHECK(have >= want, "IDX file ", name, " is truncated: dimensions ", dims, " of ",
-               type_name, " need ", static_cast<uint64_t>(want), " data bytes after the ", header,
+               type_name, " need ", needed, " data bytes after the ", header,
                "-byte header, but the file has ", size - header,
                " (HINT: download the file again)");
   LACOOT_CHECK(have == want, "IDX file ", name, ": ", size - header - static_cast<int64_t>(want),

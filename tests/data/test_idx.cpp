@@ -83,6 +83,13 @@ TEST_CASE("read_file: missing, truncated and corrupt files raise errors naming t
   write_bytes(dir / "magic_only.gz", {0x1f, 0x8b});
   check_error_names([&] { read_file(dir / "magic_only.gz"); }, {"magic_only.gz", "truncated"});
 
+  // A trailer whose ISIZE claims 4 GiB - 1: only a guess for the output size, never more than
+  // 1032 times the file (deflate's largest ratio) reserved; zlib then finds the lie.
+  std::vector<uint8_t> lying = gz;
+  for (std::size_t k = 1; k <= 4; ++k) lying[lying.size() - k] = 0xff;
+  write_bytes(dir / "lying_isize.gz", lying);
+  check_error_names([&] { read_file(dir / "lying_isize.gz"); }, {"lying_isize.gz", "corrupt", "length check"});
+
   // A wrong CRC-32 in the trailer: zlib reports "incorrect data check".
   std::vector<uint8_t> bad_crc = gz;
   bad_crc[bad_crc.size() - 8] ^= 0xff;
@@ -162,6 +169,13 @@ TEST_CASE("load_idx: every malformed header or body is an error naming the file 
   check_error_names([&] { load_idx(p); }, {"cut_data.gz", "truncated"});
   p = put("long_data", idx_bytes(0x08, {2}, {1, 2, 3}));
   check_error_names([&] { load_idx(p); }, {"long_data", "1 unexpected bytes"});
+  // Dimensions whose product overflows: 10 of 2^32 - 1 elements would wrap 128 bits round;
+  // saturated, the header says more than 2^64 bytes, and a 56-byte file is truncated.
+  std::vector<uint8_t> huge{0, 0, 0x0e, 10};
+  for (int d = 0; d < 10; ++d) huge.insert(huge.end(), {0xff, 0xff, 0xff, 0xff});
+  huge.insert(huge.end(), 12, 0);
+  p = put("huge_dims", huge);
+  check_error_names([&] { load_idx(p); }, {"huge_dims", "truncated", "more than 2^64", "has 12"});
   // int32 elements take 4 bytes each.
   p = put("int32_short", idx_bytes(0x0C, {2}, iota_bytes(7)));
   check_error_names([&] { load_idx(p); }, {"int32_short", "int32", "8 data bytes"});
