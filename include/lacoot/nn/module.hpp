@@ -212,7 +212,7 @@ class Module {
     std::vector<bool> used(state.size(), false);
     std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source)
     for (auto& [name, dst] : mine) {
-      auto it = std::find_if(state.begin(), state.end(), [&](const auto& kv) { return kv.first == name; });
+      auto it = std::find_if(state.begin(), state.end(), [&key = name](const auto& kv) { return kv.first == key; });
       if (it == state.end()) {
         result.missing_keys.push_back(name);
         continue;
