@@ -9,6 +9,7 @@
 #include <stb_image_write.h>
 
 #include <cmath>
+#include <string_view>
 #include <vector>
 
 #include "data_loaders/image_folder.hpp"
@@ -74,6 +75,22 @@ TEST_CASE("decode_image: PNG and BMP exact, gray replicated to RGB, alpha droppe
   Image j = decode_image(dir / "smooth.jpg");
   CHECK(j.shape() == Shape{3, 16, 16});
 
+  // Empty IDAT chunks (one before the data, one after) change nothing.
+  {
+    Bytes png = read_file_raw(dir / "rgb.png");
+    const Bytes empty_idat = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E};
+    std::size_t idat = 8;  // the first IDAT chunk (the first after IHDR, as stbi_write_png writes it)
+    while (!std::equal(png.begin() + static_cast<std::ptrdiff_t>(idat + 4),
+                       png.begin() + static_cast<std::ptrdiff_t>(idat + 8), "IDAT"))
+      idat += 12 + (std::size_t{png[idat + 2]} << 8 | png[idat + 3]);
+    const std::size_t idat_end = idat + 12 + (std::size_t{png[idat + 2]} << 8 | png[idat + 3]);
+    png.insert(png.begin() + static_cast<std::ptrdiff_t>(idat_end), empty_idat.begin(), empty_idat.end());
+    png.insert(png.begin() + static_cast<std::ptrdiff_t>(idat), empty_idat.begin(), empty_idat.end());
+    Image padded = decode_image(png, "padded.png");
+    REQUIRE(padded.shape() == Shape{3, 2, 3});
+    for (int c = 0; c < 3; ++c) CHECK(padded.at(c, 1, 2) == rgb[static_cast<std::size_t>(5 * 3 + c)] / 255.f);
+  }
+
   // Truncated PNG, text named .jpg, and a TIFF (listed by ImageFolder, not decodable).
   Bytes png = read_file_raw(dir / "rgb.png");
   png.resize(png.size() / 2);
@@ -84,6 +101,38 @@ TEST_CASE("decode_image: PNG and BMP exact, gray replicated to RGB, alpha droppe
   write_bytes(dir / "photo.tif", {'I', 'I', 42, 0, 8, 0, 0, 0});
   check_error_names([&] { decode_image(dir / "photo.tif"); }, {"photo.tif", "TIFF and WebP"});
   check_error_names([&] { decode_image(dir / "absent.png"); }, {"absent.png", "does not exist"});
+
+  // A PNG whose header claims 14000 x 14000 pixels: over PIL's decompression-bomb limit, an error
+  // before anything is allocated; a smaller limit applies to any image.
+  Bytes huge = read_file_raw(dir / "rgb.png");
+  for (std::size_t at : {16u, 20u}) huge[at] = 0, huge[at + 1] = 0, huge[at + 2] = 0x36, huge[at + 3] = 0xb0;
+  check_error_names([&] { decode_image(huge, "huge.png"); }, {"huge.png", "14000 x 14000 pixels", "178956970"});
+  check_error_names([&] { decode_image(read_file_raw(dir / "rgb.png"), "rgb.png", 5); }, {"rgb.png", "3 x 2", "5 decoded"});
+
+  // PGM / PPM: 8-bit and 16-bit (big-endian) samples scaled by 255 / maxval, a comment in the
+  // header; a truncated raster, a bad header and a number past 2^31 are errors.
+  using namespace std::string_view_literals;
+  const auto pnm = [](std::string_view text) { return Bytes(text.begin(), text.end()); };  // NULs kept
+  Image g16 = decode_image(pnm(std::string("P5\n2 1\n65535\n") + '\x80' + '\x00' + '\xff' + '\xff'), "deep.pgm");
+  REQUIRE(g16.shape() == Shape{3, 1, 2});
+  for (int c = 0; c < 3; ++c) CHECK((g16.at(c, 0, 0) == 128 / 255.f && g16.at(c, 0, 1) == 1.f));
+  Image p6 = decode_image(pnm("P6 # two pixels\n2 1 15\n\x0f\x00\x05\x01\x02\x03"sv), "rgb.ppm");
+  REQUIRE(p6.shape() == Shape{3, 1, 2});
+  CHECK((p6.at(0, 0, 0) == 1.f && p6.at(1, 0, 0) == 0.f && p6.at(2, 0, 0) == 85 / 255.f));  // 5 · 255 / 15
+  CHECK((p6.at(0, 0, 1) == 17 / 255.f && p6.at(1, 0, 1) == 34 / 255.f && p6.at(2, 0, 1) == 51 / 255.f));
+  check_error_names([&] { decode_image(pnm("P5 3 2 255\n\x01\x02"), "cut.pgm"); },
+                    {"cut.pgm", "truncated", "6 bytes", "has 2"});
+  check_error_names([&] { decode_image(pnm("P5 3 x 255\n"), "bad.pgm"); }, {"bad.pgm", "height", "byte 5"});
+  check_error_names([&] { decode_image(pnm("P6 99999999999 1 255\n"), "long.ppm"); }, {"long.ppm", "width", "2^31"});
+
+  // A JPEG Huffman table declaring 16 x 255 codes (stb_image would write past its tables).
+  Bytes jpg = read_file_raw(dir / "smooth.jpg");
+  std::size_t dht = 2;
+  while (dht + 1 < jpg.size() && !(jpg[dht] == 0xFF && jpg[dht + 1] == 0xC4)) ++dht;
+  REQUIRE(dht + 21 < jpg.size());
+  for (std::size_t k = 0; k < 16; ++k) jpg[dht + 5 + k] = 0xFF;
+  check_error_names([&] { decode_image(jpg, "bad_huffman.jpg"); },
+                    {"bad_huffman.jpg", "corrupt JPEG", "Huffman table", "4080 codes", "at most 256"});
 }
 
 TEST_CASE("ImageFolder: sorted classes, sorted(os.walk()) order, extension filter, links") {
