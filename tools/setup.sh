@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(g++ meson ninja-build pkg-config libeigen3-dev doctest-dev libstb-dev zlib1g-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist clang libclang-rt-dev)  # clang + its runtimes: tests/fuzz
 if [[ "${1:-}" == "--torch" ]]; then packages+=(python3-torch python3-torchvision python3-pot python3-numpy); fi
 
 missing=()
