@@ -1,5 +1,5 @@
 // Example 8 — LaCoOT on a diffusion transformer: a small DiT trained on Fashion-MNIST pixels,
-// fine-tuned with and without the Max-SWD regulariser, two blocks removed from both.
+// fine-tuned with and without the Max-SWD regulariser, two blocks removed from each.
 // Read first: models/dit.hpp (the network), diffusion/gaussian_diffusion.hpp (the loss and the
 // sampler), examples/resnet18_fashion_mnist.cpp (the classifier's recipe) and the LaCoOT
 // examples (the regulariser).
@@ -14,7 +14,8 @@
 //              without
 //   collapse   the --remove blocks of the regularised model with the smallest distance on
 //              validation batches (Algorithm 1's ordering) are replaced by the identity, in both
-//              fine-tuned models
+//              fine-tuned models and in the dense one (the paper's comparison: the pre-trained
+//              DiT with the same blocks removed)
 //   quality    class-conditional samples (DDPM, --sample-steps respaced steps, guidance
 //              --cfg-scale) compared with the test images by a Fréchet distance in the feature
 //              space of this project's own Fashion-MNIST classifier (a ResNet-18-CIFAR trained
@@ -24,6 +25,7 @@
 //
 //   ./build/examples/dit_fashion_mnist [options]    (kUsage below lists them; --help prints it)
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -47,7 +49,7 @@ using namespace lacoot;
 
 const char* kUsage = R"(usage: dit_fashion_mnist [--steps 4000] [--finetune-steps 1000] [--lambda 1] [--remove 2]
                          [--hidden 96] [--depth 6] [--heads 4] [--patch 4] [--batch-size 64] [--lr 3e-4]
-                         [--samples 1000] [--sample-steps 100] [--cfg-scale 1.5]
+                         [--samples 500] [--sample-steps 50] [--cfg-scale 1.5]
                          [--classifier W.safetensors | --classifier-epochs 2] [--data DIR]
                          [--threads 2] [--device cpu] [--max-steps N] [--out dit_fashion_mnist]
   --max-steps N caps every training loop at N steps (a quick check of the whole run).
@@ -72,6 +74,10 @@ Tensor diffusion_loss(models::DiT& dit, const diffusion::GaussianDiffusion& proc
   return mean(process.training_losses(out, x0, t, noise).loss);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // `steps` optimiser steps of the DDPM loss (+ the regulariser's penalty, if any) over `loader`.
 void train_steps(models::DiT& dit, const diffusion::GaussianDiffusion& process, Loader& loader, int64_t steps,
                  double lr, uint64_t seed, method::MaxSWDRegulariser* reg, const char* label) {
@@ -81,6 +87,7 @@ void train_steps(models::DiT& dit, const diffusion::GaussianDiffusion& process, 
   const Device device = nn::device_of(dit);
   int64_t step = 0;
   double running = 0;
+  const auto start = std::chrono::steady_clock::now();
   while (step < steps) {
     for (auto& batch : loader) {
       Tensor loss = diffusion_loss(dit, process, batch, gen, device);
@@ -93,8 +100,8 @@ void train_steps(models::DiT& dit, const diffusion::GaussianDiffusion& process, 
       opt.step();
       running = step == 0 ? value : 0.98 * running + 0.02 * value;
       if (++step % 200 == 0 || step == steps)
-        std::printf("  %s: step %lld/%lld, loss %.4f\n", label, static_cast<long long>(step),
-                    static_cast<long long>(steps), running);
+        std::printf("  %s: step %lld/%lld, loss %.4f, %.3f s/step\n", label, static_cast<long long>(step),
+                    static_cast<long long>(steps), running, seconds_since(start) / static_cast<double>(step));
       if (step >= steps) break;
     }
   }
@@ -172,7 +179,9 @@ Tensor sample(models::DiT& dit, const diffusion::GaussianDiffusion& process, int
       return dit.forward_with_cfg(cat({x, x}, 0), cat({t, t}, 0), yd, cfg_scale, C);
     };
     auto half_model = [&](const Tensor& x, const Tensor& t) { return narrow(model(x, t), 0, 0, x.size(0)); };
-    out.push_back(process.sample_loop(half_model, noise, gen).to(kCPU));
+    // x̂_0 clipped to [-1, 1] at each step, as for pixels (improved-diffusion's default; DiT's
+    // latents are not clipped).
+    out.push_back(process.sample_loop(half_model, noise, gen, /*ddim=*/false, 0.0, /*clip_denoised=*/true).to(kCPU));
   }
   return clamp(cat(out, 0), -1.0, 1.0);
 }
@@ -206,7 +215,7 @@ int main(int argc, char** argv) try {
   const int64_t max_steps = args.integer("max-steps", 0);
   auto capped = [&](int64_t n) { return max_steps > 0 ? std::min(n, max_steps) : n; };
   const int64_t steps = capped(args.integer("steps", 4000)), finetune = capped(args.integer("finetune-steps", 1000));
-  const int64_t remove = args.integer("remove", 2), samples = args.integer("samples", 1000);
+  const int64_t remove = args.integer("remove", 2), samples = args.integer("samples", 500);
   const double lambda = args.number("lambda", 1.0), lr = args.number("lr", 3e-4), cfg = args.number("cfg-scale", 1.5);
   const models::DiTOptions dit_options{.input_size = 32, .patch_size = args.integer("patch", 4), .in_channels = 1,
                                        .hidden_size = args.integer("hidden", 96), .depth = args.integer("depth", 6),
@@ -262,7 +271,7 @@ int main(int argc, char** argv) try {
   // 3. The dense DiT.
   const diffusion::GaussianDiffusion process(diffusion::linear_beta_schedule(1000));
   const diffusion::GaussianDiffusion sampler(diffusion::linear_beta_schedule(1000), true,
-                                             diffusion::space_timesteps(1000, std::to_string(args.integer("sample-steps", 100))));
+                                             diffusion::space_timesteps(1000, std::to_string(args.integer("sample-steps", 50))));
   auto dense = models::dit(dit_options);
   dense->to(device);
   std::printf("DiT: hidden %lld, %lld blocks, %lld tokens\n", static_cast<long long>(dit_options.hidden_size),
@@ -283,7 +292,7 @@ int main(int argc, char** argv) try {
   }
   train_steps(*plain_dit, process, train_loader, finetune, lr, 2, nullptr, "fine-tune without");
 
-  // 5. Algorithm 1's ordering on the regularised model; the same blocks go from both.
+  // 5. Algorithm 1's ordering on the regularised model; the same blocks go from every model.
   const auto scores = block_scores(*lacoot_dit, process, val_loader, 8);
   std::vector<std::pair<std::string, double>> order = scores;
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
@@ -291,7 +300,7 @@ int main(int argc, char** argv) try {
   for (int64_t k = 0; k < remove; ++k) removed.push_back(order[static_cast<std::size_t>(k)].first);
   std::printf("block distances (LaCoOT model, validation):");
   for (auto& [path, d] : scores) std::printf(" %s %.4f", path.c_str(), d);
-  std::printf("\nremoved from both fine-tuned models:");
+  std::printf("\nremoved from every model:");
   for (auto& path : removed) std::printf(" %s", path.c_str());
   std::printf("\n");
   auto collapsed = [&](const std::shared_ptr<models::DiT>& m) {
@@ -304,15 +313,17 @@ int main(int argc, char** argv) try {
   // 6. Quality of each model's samples.
   const int64_t per_class = samples / 10;
   Json rows = Json::array();
-  std::printf("\n%-28s %10s %14s\n", "model", "Frechet", "class top-1 %");
+  std::printf("\n%-28s %10s %14s %10s\n", "model", "Frechet", "class top-1 %", "sampling");
   auto judge = [&](const std::string& name, const std::shared_ptr<models::DiT>& m) {
+    const auto start = std::chrono::steady_clock::now();
     Tensor s = sample(*m, sampler, per_class, cfg, /*seed=*/5);
+    const double took = seconds_since(start);
     Classified c = classify(*classifier, s);
     int64_t hits = 0;
     for (int64_t i = 0; i < s.size(0); ++i) hits += c.predicted[static_cast<std::size_t>(i)] == i / per_class;
     const double fd = diffusion::frechet_distance(diffusion::feature_stats(c.features), real_stats);
     const double acc = 100.0 * static_cast<double>(hits) / static_cast<double>(s.size(0));
-    std::printf("%-28s %10.3f %14.2f\n", name.c_str(), fd, acc);
+    std::printf("%-28s %10.3f %14.2f %9.0fs\n", name.c_str(), fd, acc, took);
     std::string file = name;
     std::replace(file.begin(), file.end(), ' ', '_');
     write_grid((out / (file + ".png")).string(), s, per_class, std::min<int64_t>(per_class, 10));
@@ -324,6 +335,7 @@ int main(int argc, char** argv) try {
   const std::string tag = std::to_string(remove) + " blocks removed";
   judge("LaCoOT " + tag, collapsed(lacoot_dit));
   judge("plain " + tag, collapsed(plain_dit));
+  judge("dense " + tag, collapsed(dense));
 
   Json removed_json = Json::array();
   for (auto& path : removed) removed_json.push_back(path);

@@ -334,11 +334,12 @@ TEST_CASE("example 8, dit_fashion_mnist: the whole run in miniature writes its g
   Result r = run_example("dit_fashion_mnist", "--max-steps 2 --hidden 16 --depth 3 --heads 2 --batch-size 4 "
                                               "--samples 20 --sample-steps 2 --out " + out);
   REQUIRE_MESSAGE(r.status == 0, r.output);
-  CHECK(r.says("removed from both fine-tuned models: blocks."));
+  CHECK(r.says("removed from every model: blocks."));
   CHECK(r.says("LaCoOT 2 blocks removed"));
   CHECK(r.says("plain 2 blocks removed"));
+  CHECK(r.says("dense 2 blocks removed"));
   for (const char* grid : {"dense", "LaCoOT_fine-tuned", "plain_fine-tuned", "LaCoOT_2_blocks_removed",
-                           "plain_2_blocks_removed"}) {
+                           "plain_2_blocks_removed", "dense_2_blocks_removed"}) {
     const fs::path png = fs::path(out) / (std::string(grid) + ".png");
     CHECK_MESSAGE(fs::exists(png), png.string());
     // The PNG signature, then IHDR's width and height (big-endian) and bit depth 8, grey (0).
@@ -356,7 +357,7 @@ TEST_CASE("example 8, dit_fashion_mnist: the whole run in miniature writes its g
   }
   const Json summary = parse_json(read_file((fs::path(out) / "summary.json").string()));
   const Json::Array& models = summary.find("models")->as_array();
-  REQUIRE(models.size() == 5);
+  REQUIRE(models.size() == 6);
   CHECK(models[3].find("model")->as_string() == "LaCoOT 2 blocks removed");
   CHECK(std::isfinite(models[3].find("frechet_distance")->as_double()));
   CHECK(summary.find("removed")->size() == 2);
