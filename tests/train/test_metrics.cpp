@@ -1,6 +1,8 @@
 // Tests for train/metrics.hpp and train/progress.hpp, worked by hand.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "../check.hpp"
 #include "lacoot/train/metrics.hpp"
 #include "lacoot/train/progress.hpp"
@@ -21,6 +23,12 @@ TEST_CASE("topk_correct counts labels among the k largest logits; ties count aga
   acc.add(logits, labels);
   CHECK(acc.top1_percent() == doctest::Approx(25.0));
   CHECK(acc.top5_percent() == doctest::Approx(100.0));  // 5 > 3 classes: capped at 3
+  // NaN ranks above every number (PyTorch's argmax / topk): a NaN beside the label makes a miss,
+  // a NaN label a hit; an all-NaN row scores only for label 0, as argmax's first index would.
+  const double nan = std::nan("");
+  Tensor diverged = tensor({{0.1, nan, 0.9}, {nan, 0.2, 0.1}, {nan, nan, nan}, {nan, nan, nan}});
+  CHECK(train::topk_correct(diverged, tensor(std::vector<int64_t>{2, 0, 2, 0}, {4}), 1) == 2);  // rows 1 and 3
+  CHECK(train::topk_correct(diverged, tensor(std::vector<int64_t>{2, 0, 2, 0}, {4}), 2) == 3);  // and row 0
   CHECK_THROWS_WITH_AS(train::topk_correct(logits, tensor(std::vector<int64_t>{2, 0, 3, 2}, {4}), 1),
                        doctest::Contains("label 3 of row 2 is outside [0, 3)"), Error);
 }

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "../core/tensor.hpp"
@@ -15,7 +17,8 @@ namespace lacoot::train {
 
 // Rows of logits [N, classes] whose label (int64 [N]) is among the row's k largest values.
 // Ties count against the label (a label tied with the k-th value is a miss unless it comes
-// first), so a constant output never scores.
+// first), so a constant output never scores. NaN ranks above every number, as in PyTorch's
+// topk and argmax (a diverged model scores as argmax would score it, not 100 %).
 inline int64_t topk_correct(const Tensor& logits, const Tensor& labels, int64_t k) {
   LACOOT_CHECK(logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0) &&
                labels.dtype() == kInt64, "topk_correct: expected logits [N, classes] and int64 labels [N], got ",
@@ -27,10 +30,14 @@ inline int64_t topk_correct(const Tensor& logits, const Tensor& labels, int64_t 
   int64_t correct = 0;
   for (int64_t i = 0; i < n; ++i) {
     LACOOT_CHECK(y[i] >= 0 && y[i] < c, "topk_correct: label ", y[i], " of row ", i, " is outside [0, ", c, ")");
-    const double target = p[i * c + y[i]];
+    auto value = [&](int64_t j) {
+      const double v = p[i * c + j];
+      return std::isnan(v) ? std::numeric_limits<double>::infinity() : v;
+    };
+    const double target = value(y[i]);
     int64_t above = 0;  // classes that rank before the label
     for (int64_t j = 0; j < c; ++j)
-      if (p[i * c + j] > target || (p[i * c + j] == target && j < y[i])) ++above;
+      if (value(j) > target || (value(j) == target && j < y[i])) ++above;
     if (above < k) ++correct;
   }
   return correct;
