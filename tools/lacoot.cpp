@@ -3,7 +3,7 @@
 //
 //   lacoot train --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B]
 //                [--lr LR] [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
-//                [--checkpoint-every N] [--resume] [--device D]
+//                [--checkpoint-every N] [--resume] [--skip-nonfinite] [--device D]
 //   lacoot run   --model M --weights W.safetensors --input X.npy --output Y.npy
 //                [--num-classes C] [--in-channels C] [--width W] [--batch-size B] [--device D]
 //   lacoot profile --model M --input-shape C,H,W [--remove a,b] [--json]
@@ -64,7 +64,7 @@ commands:
           --lambda L > 0 adds LaCoOT's regulariser L·R, R the mean MaxSWD_2 of the removable blocks
             --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B] [--lr LR]
             [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
-            [--checkpoint-every N] [--resume] [--val-size N] [--device D]
+            [--checkpoint-every N] [--resume] [--skip-nonfinite] [--val-size N] [--device D]
           D: fashion-mnist (the Debian package's files), cifar10:PATH (the binary batches),
              tiny-imagenet:PATH (tiny-imagenet-200) or imagefolder:PATH (PATH/train, PATH/test)
           DIR receives model.safetensors, log.csv (one row per epoch: losses, accuracies, each
@@ -72,7 +72,9 @@ commands:
           checkpoint.safetensors (at each epoch's end, at --max-steps, and every N steps with
           --checkpoint-every); --resume continues from it exactly (same weights as a run that
           was never stopped). --val-size N holds out N training images for validation instead of
-          the dataset's default (10,000 for fashion-mnist, 5,000 for cifar10).
+          the dataset's default (10,000 for fashion-mnist, 5,000 for cifar10). A NaN or infinite
+          loss stops the run naming the step and the last good checkpoint; --skip-nonfinite
+          passes over such batches instead (no update) and counts them.
   run     eval-mode inference on an NCHW float32 .npy, logits written as .npy
             --model M --weights W.safetensors --input X.npy --output Y.npy
             [--num-classes C] [--in-channels C] [--width W] [--batch-size B] [--device D]
@@ -266,6 +268,14 @@ int train_command(const Args& a) {
     for (auto& [k, v] : at.info)
       if (k == "regulariser_rng_offset" && reg) reg->generator().set_state(seed, std::stoull(v));
   }
+  hooks.skip_nonfinite = a.has("skip-nonfinite");
+  auto good_checkpoint = [&] {
+    return (out / "checkpoint.safetensors").string() + " (epoch " + std::to_string(at.epoch + 1) + ", step " +
+           std::to_string(at.step_in_epoch) + " of it, " + std::to_string(at.global_step) + " in all; --resume "
+           "continues from it)";
+  };
+  if (a.has("resume")) hooks.last_checkpoint = good_checkpoint();
+  int64_t skipped_nonfinite = 0;
   auto checkpoint = [&](int64_t epoch, int64_t step_in_epoch) {
     at.model = model->state_dict();
     at.optimizer = sgd.state_dict();
@@ -275,6 +285,7 @@ int train_command(const Args& a) {
     if (reg) at.info.emplace_back("regulariser_rng_offset", std::to_string(reg->generator().offset()));
     train::capture_rng(at);
     train::save_checkpoint((out / "checkpoint.safetensors").string(), at);
+    hooks.last_checkpoint = good_checkpoint();
   };
 
   std::printf("lacoot train: %s on %s (%lld train / %lld val / %lld test), %lld epochs, batch %lld, lr %g, "
@@ -302,6 +313,10 @@ int train_command(const Args& a) {
     train::EpochResult tr = train::train_epoch(*model, sgd, train_loader, hooks);
     train_seconds += tr.seconds;
     images += tr.images;
+    skipped_nonfinite += tr.skipped_nonfinite;
+    if (tr.skipped_nonfinite > 0)
+      std::printf("epoch %lld: skipped %lld batches of NaN or infinite loss (--skip-nonfinite)\n",
+                  static_cast<long long>(epoch + 1), static_cast<long long>(tr.skipped_nonfinite));
     const bool epoch_done = skip + tr.steps == train_loader.size();
     if (epoch_done && !r.cosine_per_iteration) schedule->step();
     checkpoint(epoch_done ? epoch + 1 : epoch, epoch_done ? 0 : skip + tr.steps);
@@ -336,7 +351,8 @@ int train_command(const Args& a) {
   Json summary = Json::object({{"model", model_name}, {"dataset", dataset_spec}, {"epochs", r.epochs},
                                {"steps", at.global_step}, {"test_top1", test.top1}, {"val_top1", val.top1},
                                {"train_seconds", train_seconds}, {"images_per_second", ips},
-                               {"threads", get_num_threads()}, {"seed", static_cast<int64_t>(seed)}});
+                               {"threads", get_num_threads()}, {"seed", static_cast<int64_t>(seed)},
+                               {"skipped_nonfinite", skipped_nonfinite}});
   write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
   std::printf("test top-1 %.2f%%, val top-1 %.2f%%, %.1f s of training (%.1f img/s); wrote %s\n", test.top1,
               val.top1, train_seconds, ips, out.string().c_str());
@@ -361,7 +377,7 @@ int main(int argc, char** argv) {
       return train_command(Args(argc, argv, 2, {"model", "dataset", "out", "width", "epochs", "batch-size", "lr",
                                                 "lambda", "seed", "threads", "workers", "max-steps", "checkpoint-every",
                                                 "device", "val-size"},
-                                {"resume"}));
+                                {"resume", "skip-nonfinite"}));
     if (command == "run")
       return run_command(Args(argc, argv, 2, {"model", "weights", "input", "output", "num-classes", "in-channels",
                                               "width", "batch-size", "device"}));

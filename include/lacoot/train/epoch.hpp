@@ -36,7 +36,8 @@ struct EpochResult {
   double extra = 0;  // mean of the extra term (the regulariser λ·R), 0 without one
   double top1 = 0, top5 = 0;  // percent
   int64_t images = 0;
-  int64_t steps = 0;
+  int64_t steps = 0;           // batches taken, skipped ones included
+  int64_t skipped_nonfinite = 0;  // batches of NaN / infinite loss passed over (skip_nonfinite)
   double seconds = 0;
   double images_per_second() const { return seconds > 0 ? static_cast<double>(images) / seconds : 0.0; }
 };
@@ -58,6 +59,12 @@ struct StepHooks {
   // Called after every step with its 1-based number in the epoch (skipped steps included) and
   // its cross-entropy.
   std::function<void(int64_t step, double loss)> on_step = {};
+  // A NaN or infinite loss stops training with an Error naming the step and `last_checkpoint`
+  // (where the caller last saved a good state; empty: none yet). With skip_nonfinite the batch
+  // is passed over instead — no update, counted in EpochResult::skipped_nonfinite, the
+  // schedule and the step count moving on as for any batch, so a resume lands where it should.
+  bool skip_nonfinite = false;
+  std::string last_checkpoint = {};
 };
 
 // One pass of `loader` in training mode, updating the model's weights.
@@ -89,19 +96,27 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
       extra_value = extra.item();
       loss = loss + extra;
     }
-    LACOOT_CHECK(std::isfinite(ce) && std::isfinite(extra_value), "training diverged: the loss is ", ce,
-                 hooks.extra_loss ? " (extra term " + std::to_string(extra_value) + ")" : std::string(),
-                 " at step ", r.steps + 1, " of the epoch; the weights were not updated with it "
-                 "(hint: lower the learning rate, or check the inputs for NaN)");
-    optimizer.zero_grad();
-    loss.backward();
-    optimizer.step();
-    if (hooks.per_step_scheduler) hooks.per_step_scheduler->step();
-
+    const bool finite = std::isfinite(ce) && std::isfinite(extra_value);
+    auto shown = [](double v) { return std::isnan(v) ? std::string("NaN") : std::to_string(v); };  // not "-nan"
+    LACOOT_CHECK(finite || hooks.skip_nonfinite, "training diverged: the loss is ", shown(ce),
+                 hooks.extra_loss ? " (extra term " + shown(extra_value) + ")" : std::string(),
+                 " at step ", hooks.skip_steps + r.steps + 1, " of the epoch; the weights were not updated with it; ",
+                 hooks.last_checkpoint.empty() ? std::string("no checkpoint was written yet")
+                                               : "the last good checkpoint is " + hooks.last_checkpoint,
+                 " (hint: lower the learning rate, or check the inputs for NaN; skip_nonfinite / --skip-nonfinite "
+                 "passes over such batches)");
     const int64_t n = batch.labels.size(0);
-    loss_mean.add(ce, n);
-    extra_mean.add(extra_value, n);
-    acc.add(logits.detach(), batch.labels);
+    if (finite) {
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+      loss_mean.add(ce, n);
+      extra_mean.add(extra_value, n);
+      acc.add(logits.detach(), batch.labels);
+    } else {
+      ++r.skipped_nonfinite;
+    }
+    if (hooks.per_step_scheduler) hooks.per_step_scheduler->step();
     r.images += n;
     ++r.steps;
     if (progress) progress->update(r.steps, r.images, loss_mean.mean(), acc.top1_percent());
