@@ -7,6 +7,7 @@
 // tests/meson.build).
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include "lacoot/models/mobilenet_v2.hpp"
 #include "lacoot/models/resnet.hpp"
 #include "lacoot/models/swin.hpp"
+#include "lacoot/train/checkpoint.hpp"
 
 using namespace lacoot;
 using namespace lacoot::test;
@@ -171,6 +173,53 @@ TEST_CASE("lacoot train --resume continues exactly: stopped at step 6 and resume
   Result none = run_lacoot(common + "--resume --out " + dir / "fresh");
   CHECK(none.status == 1);
   CHECK(none.output.find("no checkpoint") != std::string::npos);
+}
+
+TEST_CASE("lacoot train killed by SIGKILL mid-epoch and resumed ends bit-identical to a run never stopped") {
+  // SIGKILL runs no handler and flushes nothing: all that survives is what was renamed into
+  // place. The job runs in the background and is killed as soon as its first checkpoint (step
+  // 4 of 40, every step inside epoch 1) is there; the exit status 137 shows it was killed, not
+  // finished.
+  TempDir dir;
+  const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 32 "
+                             "--threads 2 --epochs 1 --lambda 0.5 --val-size 512 --max-steps 40 ";
+  REQUIRE(run_lacoot(common + "--out " + dir / "straight").status == 0);
+  REQUIRE(std::getenv("LACOOT") != nullptr);
+  const std::string killed = dir / "killed", exe = std::getenv("LACOOT");
+  const std::string script = "bash -c '" + exe + " " + common + "--checkpoint-every 4 --out " + killed +
+                             " > /dev/null 2>&1 & job=$!; for i in $(seq 1200); do [ -e " + killed +
+                             "/checkpoint.safetensors ] && break; sleep 0.05; done; { kill -9 $job; wait $job; } 2> /dev/null'";
+  const int raw = std::system(script.c_str());
+  REQUIRE(WIFEXITED(raw));
+  REQUIRE_MESSAGE(WEXITSTATUS(raw) == 128 + SIGKILL, "the job was not killed mid-run: status ", WEXITSTATUS(raw));
+  CHECK(!fs::exists(killed + "/summary.json"));
+  Result resumed = run_lacoot(common + "--resume --out " + killed);
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK(resumed.output.find("resumed from") != std::string::npos);
+  CHECK(read_file(dir / "straight/model.safetensors") == read_file(killed + "/model.safetensors"));
+}
+
+TEST_CASE("lacoot train: a NaN loss stops the run naming the step and the last good checkpoint; or is skipped") {
+  // lr 1e30: the first step's update overflows the weights, the second step's loss is NaN.
+  TempDir dir;
+  const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 4 --batch-size 32 "
+                             "--threads 2 --epochs 1 --lr 1e30 --val-size 256 --max-steps 6 --checkpoint-every 1 ";
+  Result r = run_lacoot(common + "--out " + dir / "stop");
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(r.output.find("training diverged: the loss is NaN at step 2 of the epoch") != std::string::npos);
+  CHECK(r.output.find("the last good checkpoint is " + dir / "stop/checkpoint.safetensors" +
+                      " (epoch 1, step 1 of it, 1 in all; --resume continues from it)") != std::string::npos);
+  CHECK(train::load_checkpoint(dir / "stop/checkpoint.safetensors").global_step == 1);
+  CHECK(!fs::exists(dir / "stop/model.safetensors"));
+
+  r = run_lacoot(common + "--skip-nonfinite --out " + dir / "skip");
+  CHECK(r.status == 0);
+  const int64_t skipped = parse_json(read_file(dir / "skip/summary.json")).find("skipped_nonfinite")->as_int64();
+  CHECK((skipped >= 1 && skipped <= 5));
+  CHECK(r.output.find("epoch 1: skipped " + std::to_string(skipped) + " batches of NaN or infinite loss") !=
+        std::string::npos);
 }
 
 TEST_CASE("lacoot maxswd: POT's max_sliced_wasserstein_distance given the same projections") {
