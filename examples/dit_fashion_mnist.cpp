@@ -226,7 +226,7 @@ int main(int argc, char** argv) try {
     throw train::UsageError("--remove must be between 1 and the depth minus 1");
   if (samples < 10 || samples % 10) throw train::UsageError("--samples must be a positive multiple of 10 (per class)");
   const std::filesystem::path out = args.str("out", "dit_fashion_mnist");
-  std::filesystem::create_directories(out);
+  prepare_output_folder(out, "--out");
   manual_seed(0);
 
   // 1. Data: [-1, 1] pixels, padded to 32x32 (the background is -1).

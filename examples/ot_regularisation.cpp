@@ -430,7 +430,7 @@ int main(int argc, char** argv) try {
   const double lambda = args.number("lambda", 3.0);
   if (n < 8 || steps < 1 || train_steps < 1 || lambda <= 0)
     throw train::UsageError("expected --points ≥ 8, --steps ≥ 1, --train-steps ≥ 1 and --lambda > 0");
-  std::filesystem::create_directories(out);
+  prepare_output_folder(out, "--out");
   Generator gen(seed);
 
   step1_wasserstein_1d(gen, n);

@@ -302,7 +302,7 @@ inline int collapse_command(const train::Args& a) {
     throw train::UsageError("--latency-budget needs a positive number of milliseconds and --latency 1");
 
   check_classifier(model_name, "collapse");
-  std::filesystem::create_directories(out);
+  prepare_output_folder(out, "--out");
   manual_seed(seed);
   data::Splits data = data::load_splits(dataset_spec, seed, a.integer("val-size", 0));
   const int workers = static_cast<int>(a.integer("workers", 1));

@@ -212,7 +212,7 @@ int train_command(const Args& a) {
   const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
   check_classifier(model_name, "train");
   const std::filesystem::path out = a.str("out");
-  std::filesystem::create_directories(out);
+  prepare_output_folder(out, "--out");
   const double lambda = a.number("lambda", 0);
   LACOOT_CHECK(lambda >= 0, "--lambda must be >= 0, got ", lambda);
   if (a.has("threads")) set_num_threads(static_cast<int>(a.integer("threads", 2)));

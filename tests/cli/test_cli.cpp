@@ -134,6 +134,12 @@ TEST_CASE("lacoot train: a few steps write model.safetensors, log.csv and summar
   CHECK(log.rfind("epoch,lr,train_loss", 0) == 0);
   CHECK(std::count(log.begin(), log.end(), '\n') == 2);  // the header and one epoch
 
+  // An output folder where nothing can be written is an error before any training.
+  r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 4 --max-steps 1 --out /proc/self");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--out: cannot write files in '/proc/self'") != std::string::npos);
+  CHECK(r.output.find("epoch 1/") == std::string::npos);
+
   r = run_lacoot("train --model resnet18-cifar --dataset cifar10:" + dir / "nowhere" + " --out " + dir / "run2");
   CHECK(r.status == 1);
   CHECK(r.output.find("nowhere") != std::string::npos);

@@ -93,3 +93,22 @@ TEST_CASE("atomic_file: read_file errors name the path and the reason") {
   check_error([&] { write_file_atomic(dir.path.string() + "/", std::string_view("x")); },
               {"does not name a file"});
 }
+
+TEST_CASE("prepare_output_folder: creates the folder, leaves nothing in it, refuses what cannot be written") {
+  TempDir dir;
+  prepare_output_folder(dir.path / "runs/a", "--out");
+  CHECK(std::filesystem::is_directory(dir.path / "runs/a"));
+  CHECK(std::filesystem::is_empty(dir.path / "runs/a"));  // the probe file is gone
+  write_plain(dir.file("plain.txt"), "a file, not a folder");
+  check_error([&] { prepare_output_folder(dir.path / "plain.txt/sub", "--out"); },
+              {"--out", "cannot create the folder", "plain.txt/sub", "Not a directory"});
+  check_error([&] { prepare_output_folder(dir.path / "plain.txt", "--out"); }, {"plain.txt", "Not a directory"});
+  // A folder where no file can be created, even by root: /proc/self.
+  check_error([&] { prepare_output_folder("/proc/self", "--out"); },
+              {"--out", "cannot write files in '/proc/self'", "nothing was started"});
+  if (::geteuid() != 0) {  // root writes into read-only folders
+    ::chmod(dir.path.c_str(), 0555);
+    check_error([&] { prepare_output_folder(dir.path, "--out"); }, {"Permission denied"});
+    ::chmod(dir.path.c_str(), 0755);
+  }
+}

@@ -1,8 +1,9 @@
 // lacoot/io/atomic_file.hpp — reading whole files, and writing files so that a crash never
 // leaves half of one behind.
 //
-// Holds: read_file (a whole file into a byte string) and write_file_atomic (write a temporary
-// file next to the target, flush and fsync it, then rename() it over the target). Every
+// Holds: read_file (a whole file into a byte string), write_file_atomic (write a temporary
+// file next to the target, flush and fsync it, then rename() it over the target) and
+// prepare_output_folder (fail before a run, not after it, when the folder is not writable). Every
 // writer in io/ (safetensors, npy, later checkpoints and summary.json) goes through it, so a
 // training run killed mid-save keeps the previous checkpoint intact.
 // Needs: core/error.hpp and POSIX (open, fsync, rename): lacoot targets Linux.
@@ -142,6 +143,25 @@ inline void write_file_atomic(const std::string& path, const std::function<void(
     ::fsync(dir);
     ::close(dir);
   }
+}
+
+// Makes sure that files can be written in `folder` before any work that would be lost: creates
+// it (and its parents) if needed, then creates and removes a temporary file there. An Error
+// names the folder, `what` it is for (e.g. "--out") and the system's reason.
+inline void prepare_output_folder(const std::filesystem::path& folder, const std::string& what) {
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  LACOOT_CHECK(!ec, what, ": cannot create the folder '", folder.string(), "': ", ec.message());
+  LACOOT_CHECK(std::filesystem::is_directory(folder), what, ": '", folder.string(), "' is not a folder");
+  const std::string probe = (folder / detail::temporary_name(folder / "probe")).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    const int err = errno;
+    throw Error(detail::concat(what, ": cannot write files in '", folder.string(), "': ", std::strerror(err),
+                               " (hint: choose a writable folder; nothing was started)"));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 // Writes `bytes` to `path` atomically (as above).
