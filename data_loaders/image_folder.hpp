@@ -121,6 +121,13 @@ inline std::optional<std::vector<uint8_t>> without_empty_png_idat(const std::vec
   return out;
 }
 
+// An image whose header claims more than `max_pixels` pixels is an Error, before any decoding.
+inline void check_pixel_count(const std::string& name, int64_t width, int64_t height, int64_t max_pixels) {
+  LACOOT_CHECK(width * height <= max_pixels, "decode_image: ", name, " says it is ", width, " x ", height,
+               " pixels, more than the ", max_pixels, " decoded at most (PIL's decompression-bomb limit; "
+               "HINT: is the file corrupt? if not, pass a larger max_pixels)");
+}
+
 // Binary PGM (P5) and PPM (P6), read here, not by stb_image 2.27, which overflows an int on a
 // long number in the header, reads 16-bit samples in the machine's byte order and converts their
 // channels past its buffer (all found by tests/fuzz/fuzz_image). Netpbm's format: the magic, then
@@ -148,9 +155,7 @@ inline data::Image decode_pnm(const std::vector<uint8_t>& b, const std::string& 
   LACOOT_CHECK(at < b.size() && std::isspace(b[at]), "decode_image: ", name, ": PGM / PPM header: expected one "
                "whitespace byte after maxval, at byte ", at);
   ++at;
-  LACOOT_CHECK(width * height <= max_pixels, "decode_image: ", name, " says it is ", width, " x ", height,
-               " pixels, more than the ", max_pixels, " decoded at most (PIL's decompression-bomb limit; "
-               "HINT: is the file corrupt? if not, pass a larger max_pixels)");
+  check_pixel_count(name, width, height, max_pixels);
   const int64_t channels = b[1] == '6' ? 3 : 1, sample = maxval < 256 ? 1 : 2, n = width * height * channels;
   LACOOT_CHECK(static_cast<int64_t>(b.size() - at) >= n * sample, "decode_image: ", name, " is truncated: ", width,
                " x ", height, " x ", channels, " samples of ", sample, " byte(s) need ", n * sample, " bytes after the "
@@ -189,9 +194,7 @@ inline Image decode_image(const Bytes& bytes, const std::string& name, int64_t m
     return decode_image(*cleaned, name, max_pixels);
   int width = 0, height = 0, channels_in_file = 0;
   if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels_in_file))
-    LACOOT_CHECK(int64_t{width} * height <= max_pixels, "decode_image: ", name, " says it is ", width, " x ", height,
-                 " pixels, more than the ", max_pixels, " decoded at most (PIL's decompression-bomb limit; "
-                 "HINT: is the file corrupt? if not, pass a larger max_pixels)");
+    detail::check_pixel_count(name, width, height, max_pixels);
   // The file's own channels (0 requested), made RGB below, so stb's channel conversion (which
   // misreads 16-bit data in 2.27) is never used.
   stbi_uc* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width,
