@@ -101,12 +101,12 @@ inline std::optional<std::vector<uint8_t>> without_empty_png_idat(const std::vec
   static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
   if (b.size() < 8 || !std::equal(kSignature, kSignature + 8, b.begin())) return std::nullopt;
   std::vector<std::size_t> empty;  // offsets of the empty IDAT chunks (12 bytes each)
-  for (std::size_t at = 8; at + 12 <= b.size();) {
+  for (std::size_t at = 8; at + 8 <= b.size();) {  // a chunk: length, type, data, CRC (4 bytes)
     const uint64_t length = uint64_t{b[at]} << 24 | uint64_t{b[at + 1]} << 16 | uint64_t{b[at + 2]} << 8 | b[at + 3];
     if (length == 0 && std::equal(b.begin() + static_cast<std::ptrdiff_t>(at + 4),
                                   b.begin() + static_cast<std::ptrdiff_t>(at + 8), "IDAT"))
-      empty.push_back(at);
-    if (length > b.size() - at - 12) break;
+      empty.push_back(at);  // its CRC may be cut off: stb reads the (empty) data before it
+    if (at + 12 > b.size() || length > b.size() - at - 12) break;
     at += 12 + static_cast<std::size_t>(length);
   }
   if (empty.empty()) return std::nullopt;
@@ -115,7 +115,7 @@ inline std::optional<std::vector<uint8_t>> without_empty_png_idat(const std::vec
   std::size_t from = 0;
   for (std::size_t at : empty) {
     out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(from), b.begin() + static_cast<std::ptrdiff_t>(at));
-    from = at + 12;
+    from = std::min(at + 12, b.size());
   }
   out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(from), b.end());
   return out;

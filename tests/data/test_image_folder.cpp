@@ -89,6 +89,10 @@ TEST_CASE("decode_image: PNG and BMP exact, gray replicated to RGB, alpha droppe
     Image padded = decode_image(png, "padded.png");
     REQUIRE(padded.shape() == Shape{3, 2, 3});
     for (int c = 0; c < 3; ++c) CHECK(padded.at(c, 1, 2) == rgb[static_cast<std::size_t>(5 * 3 + c)] / 255.f);
+    // Cut inside an empty IDAT's CRC (tests/fuzz/corpus/image/regress-6): an Error, not stb's
+    // copy to a null buffer.
+    png.resize(idat + 11);
+    check_error_names([&] { decode_image(png, "cut-idat.png"); }, {"cut-idat.png", "stb_image"});
   }
 
   // Truncated PNG, text named .jpg, and a TIFF (listed by ImageFolder, not decodable).

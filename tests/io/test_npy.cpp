@@ -155,6 +155,10 @@ TEST_CASE("npy: magic, version and lengths are checked") {
               {"t.npy", "needs 48 data bytes", "holds 47", "truncated"});
   check_error([&] { parse_npy(good + "x", "t.npy"); }, {"t.npy", "needs 48 data bytes", "holds 49"});
   check_error([&] { parse_npy(good.substr(0, 11), "t.npy"); }, {"t.npy", "header length field"});
+  // No element, yet 2^62 · 3 overflows int64 before the 0 is reached (found by tests/fuzz/fuzz_npy).
+  check_error([] { parse_npy(npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 3, 0), }", ""),
+                             "z.npy"); },
+              {"z.npy", "field 'shape'", "more elements or bytes than a 64-bit size"});
 }
 
 TEST_CASE("npy: the header dict is parsed strictly, errors give the file byte") {

@@ -213,6 +213,8 @@ TEST_CASE("safetensors: a negative, fractional or overflowing shape") {
             {"tensor 'w'", "field 'shape' must be an array"});
   check_bad(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 16], "data_offsets": [0, 4]}})", 4,
             {"tensor 'w'", "field 'shape'", "64-bit"});
+  check_bad(R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 3, 0], "data_offsets": [0, 0]}})", 0,
+            {"tensor 'w'", "field 'shape'", "64-bit"});  // no element, but 2^62 · 3 overflows int64 first
 }
 
 TEST_CASE("safetensors: data_offsets that are not [BEGIN, END]") {

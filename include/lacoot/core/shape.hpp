@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,17 @@ using Shape = std::vector<int64_t>;
 inline int64_t numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;
+  return n;
+}
+
+// numel(s), or nothing when a dimension is negative or a running product overflows int64 — in
+// numel's own order, so that numel(s) is defined whenever this has a value (a shape such as
+// (2^62, 3, 0) holds no element, yet numel's product overflows before the 0): for shapes read
+// from files.
+inline std::optional<int64_t> checked_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return std::nullopt;
   return n;
 }
 

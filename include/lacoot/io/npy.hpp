@@ -276,11 +276,10 @@ inline Tensor parse_npy(std::string_view bytes, const std::string& source = "<me
   LACOOT_CHECK(!h.fortran_order, src, ": field 'fortran_order' is True (column-major data), "
                "which lacoot does not read (hint: save np.ascontiguousarray(arr) instead)");
 
-  uint64_t count = 1, nbytes = 0;
-  bool overflow = false;
-  for (int64_t dim : h.shape) overflow = overflow || __builtin_mul_overflow(count, static_cast<uint64_t>(dim), &count);
-  overflow = overflow || __builtin_mul_overflow(count, d.size, &nbytes);
-  LACOOT_CHECK(!overflow, src, ": field 'shape' ", shape_str(h.shape), " holds more bytes than "
+  const std::optional<int64_t> count = checked_numel(h.shape);
+  uint64_t nbytes = 0;
+  const bool overflow = !count || __builtin_mul_overflow(static_cast<uint64_t>(*count), d.size, &nbytes);
+  LACOOT_CHECK(!overflow, src, ": field 'shape' ", shape_str(h.shape), " holds more elements or bytes than "
                "a 64-bit size can count");
   const uint64_t have = bytes.size() - start - header_len;
   LACOOT_CHECK(have == nbytes, src, ": field 'shape' ", shape_str(h.shape), " with descr '",

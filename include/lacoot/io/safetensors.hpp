@@ -141,18 +141,17 @@ inline StEntry st_entry(const std::string& name, const Json& info, const std::st
   const Json& shape = field("shape");
   LACOOT_CHECK(shape.is_array(), where, ": field 'shape' must be an array of dimension sizes, "
                "found ", shape.kind_name());
-  uint64_t numel = 1;
-  bool overflow = false;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     const uint64_t d = st_index(shape.as_array()[i], where, concat("shape[", i, "]"));
     LACOOT_CHECK(d <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), where,
                  ": field 'shape[", i, "]' is ", d, ", too large for a dimension");
-    overflow = overflow || __builtin_mul_overflow(numel, d, &numel);
     e.shape.push_back(static_cast<int64_t>(d));
   }
+  const std::optional<int64_t> count = checked_numel(e.shape);
+  const uint64_t numel = count ? static_cast<uint64_t>(*count) : 0;
   uint64_t nbytes = 0;
-  overflow = overflow || __builtin_mul_overflow(numel, e.dtype->size, &nbytes);
-  LACOOT_CHECK(!overflow, where, ": field 'shape' ", shape.dump(), " holds more bytes than a "
+  const bool overflow = !count || __builtin_mul_overflow(numel, e.dtype->size, &nbytes);
+  LACOOT_CHECK(!overflow, where, ": field 'shape' ", shape.dump(), " holds more elements or bytes than a "
                "64-bit size can count");
 
   const Json& offsets = field("data_offsets");
