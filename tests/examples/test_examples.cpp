@@ -56,12 +56,14 @@ std::string examples_dir() {
 
 // Runs `examples/<name> <args>` through the shell and returns its exit status and output.
 Result run_example(const std::string& name, const std::string& args) {
-  const fs::path exe = fs::path(examples_dir()) / name;
+  const fs::path exe = fs::absolute(fs::path(examples_dir()) / name);
   REQUIRE_MESSAGE(fs::exists(exe), exe.string() << " is missing (build it: meson compile -C BUILD examples/" << name
                                                 << "; meson test rebuilds only the test programs)");
   TempDir logs("examples_log");
   const fs::path log = logs / "out.log";
-  const int raw = std::system((exe.string() + " " + args + " > " + log.string() + " 2>&1").c_str());
+  // In a folder of its own, so that an output folder left to its default lands there, not in the tree.
+  const int raw = std::system(("cd " + logs.path().string() + " && " + exe.string() + " " + args + " > " +
+                               log.string() + " 2>&1").c_str());
   Result r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   std::ifstream in(log);
@@ -363,7 +365,8 @@ TEST_CASE("example 8, dit_fashion_mnist: the whole run in miniature writes its g
   CHECK(summary.find("removed")->size() == 2);
   CHECK(run_example("dit_fashion_mnist", "--remove 3 --depth 3").status == 2);
   CHECK(run_example("dit_fashion_mnist", "--samples 15").status == 2);
-  r = run_example("dit_fashion_mnist", "--data " + (dir / "nowhere").string() + " --max-steps 1");
+  r = run_example("dit_fashion_mnist",
+                  "--data " + (dir / "nowhere").string() + " --max-steps 1 --out " + (dir / "unused").string());
   CHECK(r.status == 1);
   CHECK(r.says("nowhere"));
 }
