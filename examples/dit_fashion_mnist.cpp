@@ -21,7 +21,10 @@
 //              space of this project's own Fashion-MNIST classifier (a ResNet-18-CIFAR trained
 //              here, or --classifier weights from lacoot train), and that classifier's accuracy
 //              on the samples. Not FID: no Inception network is used.
-//   output     --out DIR: grids of samples (PNG, a row per class) and summary.json
+//   output     --out DIR: grids of samples (PNG, a row per class), summary.json and the weights:
+//              classifier.safetensors, dense.safetensors, lacoot.safetensors, plain.safetensors
+//              (--classifier and --dense take them back, so that another λ or another number of
+//              fine-tuning steps reuses the dense DiT instead of training it again)
 //
 //   ./build/examples/dit_fashion_mnist [options]    (kUsage below lists them; --help prints it)
 #include <algorithm>
@@ -50,9 +53,12 @@ using namespace lacoot;
 const char* kUsage = R"(usage: dit_fashion_mnist [--steps 4000] [--finetune-steps 1000] [--lambda 1] [--remove 2]
                          [--hidden 96] [--depth 6] [--heads 4] [--patch 4] [--batch-size 64] [--lr 3e-4]
                          [--samples 500] [--sample-steps 50] [--cfg-scale 1.5]
-                         [--classifier W.safetensors | --classifier-epochs 2] [--data DIR]
+                         [--classifier W.safetensors | --classifier-epochs 2] [--dense W.safetensors]
+                         [--data DIR]
                          [--threads 2] [--device cpu] [--max-steps N] [--out dit_fashion_mnist]
   --max-steps N caps every training loop at N steps (a quick check of the whole run).
+  --dense W loads the dense DiT (dense.safetensors of an earlier run with the same --hidden,
+  --depth, --heads and --patch) instead of training it; --steps is then unused.
 )";
 
 namespace {
@@ -209,7 +215,7 @@ void write_grid(const std::string& path, const Tensor& samples, int64_t per_clas
 int main(int argc, char** argv) try {
   train::Args args(argc, argv, 1, {"steps", "finetune-steps", "lambda", "remove", "hidden", "depth", "heads", "patch",
                                    "batch-size", "lr", "samples", "sample-steps", "cfg-scale", "classifier",
-                                   "classifier-epochs", "data", "threads", "device", "max-steps", "out"});
+                                   "classifier-epochs", "dense", "data", "threads", "device", "max-steps", "out"});
   if (args.help) return std::fputs(kUsage, stdout), 0;
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t max_steps = args.integer("max-steps", 0);
@@ -254,6 +260,8 @@ int main(int argc, char** argv) try {
     for (int64_t e = 0; e < epochs; ++e)
       train::train_epoch(*classifier, sgd, cls_train, {.per_step_scheduler = &cosine, .max_steps = max_steps,
                                                        .label = "classifier epoch " + std::to_string(e + 1)});
+    save_safetensors((out / "classifier.safetensors").string(), classifier->state_dict(),
+                     {{"model", "resnet18-cifar"}, {"width", "16"}, {"dataset", "fashion-mnist"}});
   }
   Loader test_loader(fmnist.test, {.batch_size = 500, .num_workers = 1, .transform = data::Compose{data::Pad{2}, to_signed}});
   std::vector<Tensor> real;
@@ -276,7 +284,15 @@ int main(int argc, char** argv) try {
   dense->to(device);
   std::printf("DiT: hidden %lld, %lld blocks, %lld tokens\n", static_cast<long long>(dit_options.hidden_size),
               static_cast<long long>(dit_options.depth), static_cast<long long>(dense->grid * dense->grid));
-  train_steps(*dense, process, train_loader, steps, lr, 1, nullptr, "dense");
+  if (args.has("dense")) {
+    dense->load_state_dict(load_safetensors(args.str("dense")).tensors);
+  } else {
+    train_steps(*dense, process, train_loader, steps, lr, 1, nullptr, "dense");
+  }
+  auto save = [&](const models::DiT& m, const std::string& name) {
+    save_safetensors((out / (name + ".safetensors")).string(), m.state_dict(), {{"model", "dit"}});
+  };
+  save(*dense, "dense");
 
   // 4. Fine-tune twice from the dense weights, on the same batches: with and without LaCoOT.
   auto copy_of_dense = [&] {
@@ -291,6 +307,8 @@ int main(int argc, char** argv) try {
     train_steps(*lacoot_dit, process, train_loader, finetune, lr, 2, &reg, "fine-tune with LaCoOT");
   }
   train_steps(*plain_dit, process, train_loader, finetune, lr, 2, nullptr, "fine-tune without");
+  save(*lacoot_dit, "lacoot");
+  save(*plain_dit, "plain");
 
   // 5. Algorithm 1's ordering on the regularised model; the same blocks go from every model.
   const auto scores = block_scores(*lacoot_dit, process, val_loader, 8);
@@ -340,7 +358,8 @@ int main(int argc, char** argv) try {
   Json removed_json = Json::array();
   for (auto& path : removed) removed_json.push_back(path);
   Json summary = Json::object({{"classifier_test_top1", classifier_top1}, {"removed", removed_json},
-                               {"steps", steps}, {"finetune_steps", finetune}, {"lambda", lambda}, {"models", rows},
+                               {"steps", args.has("dense") ? 0 : steps}, {"dense_weights", args.has("dense") ? args.str("dense") : ""},
+                               {"finetune_steps", finetune}, {"lambda", lambda}, {"models", rows},
                                {"quality", "Frechet distance in the pooled features of the project's Fashion-MNIST "
                                            "classifier (not FID), and that classifier's top-1 on the samples"}});
   write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
