@@ -5,6 +5,12 @@
 // order, batching, collation into [B, C, H, W] float32 and [B] int64 tensors, worker threads
 // that prefetch).
 // Needs: dataset.hpp, transforms.hpp, lacoot/core (Tensor, Generator, randperm), std::thread.
+// Sharding (torch.utils.data.DistributedSampler): with shard.num_replicas = R, the loader of
+// rank r takes positions r, r + R, r + 2R, ... of the pass's order, once that order is padded
+// (with its own first samples again) to a multiple of R, or cut to one with shard.drop_last, so that every
+// rank has the same number of samples and the union of the R shards is the whole pass. The order
+// is the same on every rank (it depends only on seed and epoch), and so is each sample's
+// augmentation: R ranks with batch b see, batch by batch, the samples one loader with batch R·b sees.
 // Leaves out: samplers other than sequential and random, custom collate functions, worker
 // processes (threads suffice: decoding and augmentation release no lock, and lacoot has no GIL).
 //
@@ -103,6 +109,14 @@ struct Batch {
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
 };
 
+// Which part of every pass this loader takes (torch's DistributedSampler(num_replicas, rank,
+// drop_last)); the default, one replica, is the whole pass.
+struct Shard {
+  int num_replicas = 1;
+  int rank = 0;
+  bool drop_last = false;  // cut the order to a multiple of num_replicas instead of padding it
+};
+
 struct DataLoaderOptions {
   int64_t batch_size = 1;    // samples per batch (torch's default is 1 too)
   bool shuffle = false;      // a new seeded permutation every pass; else dataset order
@@ -115,6 +129,7 @@ struct DataLoaderOptions {
                              // transforms do not; their randomness comes from the stream)
   bool pin_memory = false;   // batches in pinned memory, for fast copies to a GPU; where no
                              // GPU is usable (as torch, which warns) ordinary memory
+  Shard shard = {};          // data-parallel training: this rank's part of each pass
 };
 
 }  // namespace lacoot::data
@@ -283,12 +298,24 @@ class DataLoader {
                  " must be >= 0 (0 builds batches on the calling thread)");
     LACOOT_CHECK(options_.prefetch_batches >= 1, "DataLoader: prefetch_batches ",
                  options_.prefetch_batches, " must be >= 1");
+    const Shard& sh = options_.shard;
+    LACOOT_CHECK(sh.num_replicas >= 1 && sh.rank >= 0 && sh.rank < sh.num_replicas, "DataLoader: shard rank ",
+                 sh.rank, " of ", sh.num_replicas, " replicas (expected 0 <= rank < num_replicas)");
+    LACOOT_CHECK(!sh.drop_last || dataset_->size() >= sh.num_replicas, "DataLoader: a dataset of ",
+                 dataset_->size(), " samples cut to a multiple of ", sh.num_replicas, " replicas is empty");
   }
 
-  // Batches per pass: ceil(n / B), or floor(n / B) with drop_last (len(DataLoader)).
+  // Samples in this loader's part of a pass: n, or with R replicas ceil(n / R) (floor with
+  // shard.drop_last), as DistributedSampler's num_samples.
+  int64_t num_samples() const {
+    const int64_t n = dataset_->size(), r = options_.shard.num_replicas;
+    return options_.shard.drop_last ? n / r : (n + r - 1) / r;
+  }
+
+  // Batches per pass: ceil(m / B), or floor(m / B) with drop_last (len(DataLoader)), m = num_samples().
   int64_t size() const {
-    const int64_t n = dataset_->size(), b = options_.batch_size;
-    return options_.drop_last ? n / b : (n + b - 1) / b;
+    const int64_t m = num_samples(), b = options_.batch_size;
+    return options_.drop_last ? m / b : (m + b - 1) / b;
   }
   const Dataset& dataset() const { return *dataset_; }
   const DataLoaderOptions& options() const { return options_; }
@@ -299,17 +326,24 @@ class DataLoader {
   void set_epoch(int64_t epoch) { epoch_ = epoch; }
   int64_t epoch() const { return epoch_; }
 
-  // The sample order of pass `epoch`.
+  // The sample order of pass `epoch` (this shard's part of it).
   std::vector<int64_t> order(int64_t epoch) const {
     const int64_t n = dataset_->size();
-    if (!options_.shuffle) {
-      std::vector<int64_t> o(static_cast<std::size_t>(n));
+    std::vector<int64_t> o(static_cast<std::size_t>(n));
+    if (options_.shuffle) {
+      // A stream apart from the samples' ones (those hash (seed, epoch, index); this one hashes
+      // the seed's complement), so shuffling and augmentation draw unrelated numbers.
+      o = RandomStream::for_sample(~options_.seed, epoch, 0).randperm(n);
+    } else {
       for (int64_t i = 0; i < n; ++i) o[static_cast<std::size_t>(i)] = i;
-      return o;
     }
-    // A stream apart from the samples' ones (those hash (seed, epoch, index); this one hashes
-    // the seed's complement), so shuffling and augmentation draw unrelated numbers.
-    return RandomStream::for_sample(~options_.seed, epoch, 0).randperm(n);
+    const auto r = static_cast<std::size_t>(options_.shard.num_replicas);
+    if (r == 1) return o;
+    const std::size_t total = static_cast<std::size_t>(num_samples()) * r;
+    for (std::size_t i = o.size(); i < total; ++i) o.push_back(o[i - static_cast<std::size_t>(n)]);  // pad
+    std::vector<int64_t> mine;
+    for (std::size_t i = static_cast<std::size_t>(options_.shard.rank); i < total; i += r) mine.push_back(o[i]);
+    return mine;
   }
 
   // Starts a pass (stopping one in progress) and returns its first batch.

@@ -22,11 +22,17 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data_loaders/splits.hpp"
+#include "lacoot/distributed/ddp.hpp"
 #include "lacoot/lacoot.hpp"
+#if LACOOT_WITH_MPI
+#include "lacoot/distributed/mpi.hpp"
+#endif
 #include "lacoot/io/json.hpp"
 #include "lacoot/io/npy.hpp"
 #include "lacoot/io/safetensors.hpp"
@@ -75,6 +81,11 @@ commands:
           the dataset's default (10,000 for fashion-mnist, 5,000 for cifar10). A NaN or infinite
           loss stops the run naming the step and the last good checkpoint; --skip-nonfinite
           passes over such batches instead (no update) and counts them.
+          Data parallel: started by `mpirun -np N` (a build with MPI), it trains one replica per
+          process, each on 1/N of every batch of --batch-size B (B a multiple of N), gradients
+          averaged (BatchNorm statistics per process, as PyTorch's DDP; the regulariser on each
+          process's part of the batch); only rank 0 prints and writes DIR. --resume works with
+          any N that divides B. Give each process its share of the cores (--threads).
   run     eval-mode inference on an NCHW float32 .npy, logits written as .npy
             --model M --weights W.safetensors --input X.npy --output Y.npy
             [--num-classes C] [--in-channels C] [--width W] [--batch-size B] [--device D]
@@ -208,11 +219,28 @@ std::vector<std::string> resume_from(const std::filesystem::path& out, nn::Modul
   return rows;
 }
 
+// The processes this run is spread over: MPI's world when an MPI launcher started several of
+// them, else this process alone.
+std::unique_ptr<distributed::Communicator> make_communicator() {
+  if (distributed::launched_world_size() == 1) return std::make_unique<distributed::SingleProcess>();
+#if LACOOT_WITH_MPI
+  return std::make_unique<distributed::MpiCommunicator>();
+#else
+  throw Error(lacoot::detail::concat("started as one of ", distributed::launched_world_size(), " processes by an MPI launcher, but "
+                     "this lacoot was built without MPI (HINT: install libopenmpi-dev and rebuild; Meson's summary "
+                     "says MPI: YES)"));
+#endif
+}
+
 int train_command(const Args& a) {
   const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
   check_classifier(model_name, "train");
+  const std::unique_ptr<distributed::Communicator> comm = make_communicator();
+  const int world = comm->world_size();
+  const bool main_rank = comm->is_main();
+  if (!main_rank) std::freopen("/dev/null", "w", stdout);  // rank 0 reports; errors still reach stderr
   const std::filesystem::path out = a.str("out");
-  prepare_output_folder(out, "--out");
+  if (main_rank) prepare_output_folder(out, "--out");
   const double lambda = a.number("lambda", 0);
   LACOOT_CHECK(lambda >= 0, "--lambda must be >= 0, got ", lambda);
   if (a.has("threads")) set_num_threads(static_cast<int>(a.integer("threads", 2)));
@@ -223,6 +251,8 @@ int train_command(const Args& a) {
   r.epochs = a.integer("epochs", r.epochs);
   r.batch_size = a.integer("batch-size", r.batch_size);
   r.lr = a.number("lr", r.lr);
+  LACOOT_CHECK(r.batch_size % world == 0, "--batch-size ", r.batch_size, " does not split evenly among ", world,
+               " processes (HINT: a multiple of ", world, ")");
   data::Splits data = data::load_splits(dataset_spec, seed, a.integer("val-size", 0));
 
   nn::ModulePtr model = models::make_model(model_name, {.num_classes = data.num_classes,
@@ -231,9 +261,9 @@ int train_command(const Args& a) {
   model->to(device);
   const int workers = static_cast<int>(a.integer("workers", 1));
   const bool pin = device.is_cuda();  // batches in pinned memory, copied while the GPU works
-  data::DataLoader train_loader(data.train, {.batch_size = r.batch_size, .shuffle = true, .seed = seed,
+  data::DataLoader train_loader(data.train, {.batch_size = r.batch_size / world, .shuffle = true, .seed = seed,
                                              .num_workers = workers, .transform = data.train_transform,
-                                             .pin_memory = pin});
+                                             .pin_memory = pin, .shard = {.num_replicas = world, .rank = comm->rank()}});
   data::DataLoader val_loader(data.val, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform,
                                          .pin_memory = pin});
   data::DataLoader test_loader(data.test, {.batch_size = 256, .num_workers = workers,
@@ -275,6 +305,9 @@ int train_command(const Args& a) {
            "continues from it)";
   };
   if (a.has("resume")) hooks.last_checkpoint = good_checkpoint();
+  // Data parallel: the replicas start from rank 0's weights and average their gradients.
+  std::optional<distributed::DistributedDataParallel> ddp;
+  if (world > 1) ddp.emplace(*model, *comm).attach(hooks);
   int64_t skipped_nonfinite = 0;
   auto checkpoint = [&](int64_t epoch, int64_t step_in_epoch) {
     at.model = model->state_dict();
@@ -284,14 +317,15 @@ int train_command(const Args& a) {
     at.info = {{"model", model_name}, {"dataset", dataset_spec}};
     if (reg) at.info.emplace_back("regulariser_rng_offset", std::to_string(reg->generator().offset()));
     train::capture_rng(at);
-    train::save_checkpoint((out / "checkpoint.safetensors").string(), at);
+    if (main_rank) train::save_checkpoint((out / "checkpoint.safetensors").string(), at);
     hooks.last_checkpoint = good_checkpoint();
   };
 
   std::printf("lacoot train: %s on %s (%lld train / %lld val / %lld test), %lld epochs, batch %lld, lr %g, "
-              "%d threads, %s\n", model_name.c_str(), dataset_spec.c_str(), static_cast<long long>(data.train->size()),
+              "%d threads%s, %s\n", model_name.c_str(), dataset_spec.c_str(), static_cast<long long>(data.train->size()),
               static_cast<long long>(data.val->size()), static_cast<long long>(data.test->size()),
               static_cast<long long>(r.epochs), static_cast<long long>(r.batch_size), r.lr, get_num_threads(),
+              world > 1 ? (" in each of " + std::to_string(world) + " processes (mpi)").c_str() : "",
               device.str().c_str());
   train::EpochResult val, test;
   double train_seconds = 0;
@@ -310,7 +344,7 @@ int train_command(const Args& a) {
       if (every > 0 && at.global_step % every == 0) checkpoint(epoch, step);
     };
     train_loader.set_epoch(epoch);
-    train::EpochResult tr = train::train_epoch(*model, sgd, train_loader, hooks);
+    train::EpochResult tr = distributed::all_reduce_result(train::train_epoch(*model, sgd, train_loader, hooks), *comm);
     train_seconds += tr.seconds;
     images += tr.images;
     skipped_nonfinite += tr.skipped_nonfinite;
@@ -342,9 +376,11 @@ int train_command(const Args& a) {
       line += cell;
     }
     log.push_back(line);
-    write_log((out / "log.csv").string(), header, log);
-    save_safetensors((out / "model.safetensors").string(), model->state_dict(),
-                     {{"model", model_name}, {"dataset", dataset_spec}, {"epoch", std::to_string(epoch + 1)}});
+    if (main_rank) {
+      write_log((out / "log.csv").string(), header, log);
+      save_safetensors((out / "model.safetensors").string(), model->state_dict(),
+                       {{"model", model_name}, {"dataset", dataset_spec}, {"epoch", std::to_string(epoch + 1)}});
+    }
     if (max_steps > 0 && at.global_step >= max_steps) break;
   }
   const double ips = train_seconds > 0 ? static_cast<double>(images) / train_seconds : 0.0;
@@ -352,8 +388,8 @@ int train_command(const Args& a) {
                                {"steps", at.global_step}, {"test_top1", test.top1}, {"val_top1", val.top1},
                                {"train_seconds", train_seconds}, {"images_per_second", ips},
                                {"threads", get_num_threads()}, {"seed", static_cast<int64_t>(seed)},
-                               {"skipped_nonfinite", skipped_nonfinite}});
-  write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
+                               {"skipped_nonfinite", skipped_nonfinite}, {"processes", world}});
+  if (main_rank) write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
   std::printf("test top-1 %.2f%%, val top-1 %.2f%%, %.1f s of training (%.1f img/s); wrote %s\n", test.top1,
               val.top1, train_seconds, ips, out.string().c_str());
   return 0;

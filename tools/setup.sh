@@ -7,7 +7,8 @@
 set -euo pipefail
 
 packages=(g++ meson ninja-build pkg-config libeigen3-dev doctest-dev libstb-dev zlib1g-dev
-          dataset-fashion-mnist clang libclang-rt-dev)  # clang + its runtimes: tests/fuzz
+          dataset-fashion-mnist clang libclang-rt-dev  # clang + its runtimes: tests/fuzz
+          libopenmpi-dev openmpi-bin)                  # data parallel (distributed/mpi.hpp, mpirun)
 if [[ "${1:-}" == "--torch" ]]; then packages+=(python3-torch python3-torchvision python3-pot python3-numpy); fi
 
 missing=()

@@ -109,6 +109,11 @@
 #include "train/epoch.hpp"       // defines: train::train_epoch, evaluate, StepHooks, EpochResult
 #include "train/checkpoint.hpp"  // defines: train::Checkpoint, save_checkpoint, load_checkpoint (exact resume)
 
+// distributed — data parallel across processes (the MPI transport: distributed/mpi.hpp, not included here:
+// it needs <mpi.h> and mpicxx's flags)
+#include "distributed/communicator.hpp"  // defines: distributed::Communicator, ReduceOp, SingleProcess, launched_world_size
+#include "distributed/ddp.hpp"           // defines: distributed::DistributedDataParallel, DDPOptions
+
 // lacoot — the method
 #include "method/regulariser.hpp"  // defines: method::MaxSWDRegulariser (λ·R over the marked blocks), block_distances, block_pair_means
 #include "method/ranking.hpp"      // defines: method::Ranking, parse_ranking, block_scores, block_cosine_influence, zscore_scores

@@ -14,6 +14,7 @@
 #include "data_loaders/color_jitter.hpp"
 #include "data_loaders/loader.hpp"
 #include "data_loaders/resize.hpp"
+#include "lacoot/ops/shape.hpp"
 #include "data_test_util.hpp"
 
 using namespace lacoot;
@@ -125,6 +126,55 @@ TEST_CASE("DataLoader: a seeded permutation per pass; set_epoch replays one") {
   other.seed = 8;
   CHECK(DataLoader(ds, other).order(0) != a0);
   CHECK(DataLoader(ds, {.batch_size = 3}).order(5) == DataLoader(ds, {.batch_size = 3}).order(0));
+}
+
+TEST_CASE("DataLoader shards: R ranks cover each pass, as torch's DistributedSampler") {
+  auto ds = std::make_shared<Synthetic>(10);
+  const DataLoaderOptions whole{.batch_size = 4, .shuffle = true, .seed = 5, .transform = RandomHorizontalFlip{0.5}};
+  const std::vector<int64_t> order = DataLoader(ds, whole).order(3);
+  for (int ranks : {1, 2, 3, 4}) {
+    for (bool drop : {false, true}) {
+      CAPTURE(ranks);
+      CAPTURE(drop);
+      // DistributedSampler: num_samples = ceil(n / R) (drop_last: floor), total = R · num_samples,
+      // the order padded with its own head (or cut) to total, rank r takes positions r, r + R, ...
+      const int64_t per_rank = drop ? 10 / ranks : (10 + ranks - 1) / ranks;
+      std::vector<int64_t> padded = order;
+      while (static_cast<int64_t>(padded.size()) < per_rank * ranks) padded.push_back(padded[padded.size() - 10]);
+      padded.resize(static_cast<std::size_t>(per_rank * ranks));
+      std::multiset<int64_t> seen;
+      for (int r = 0; r < ranks; ++r) {
+        DataLoaderOptions o = whole;
+        o.shard = {.num_replicas = ranks, .rank = r, .drop_last = drop};
+        DataLoader loader(ds, o);
+        loader.set_epoch(3);
+        CHECK(loader.num_samples() == per_rank);
+        CHECK(loader.size() == (per_rank + 3) / 4);
+        const std::vector<int64_t> mine = loader.order(3);
+        REQUIRE(static_cast<int64_t>(mine.size()) == per_rank);
+        for (int64_t k = 0; k < per_rank; ++k) CHECK(mine[static_cast<std::size_t>(k)] == padded[static_cast<std::size_t>(k * ranks + r)]);
+        // Each sample is augmented as it is in the unsharded pass (the flip depends on the index).
+        DataLoader one(ds, {.batch_size = 10, .shuffle = true, .seed = 5, .transform = RandomHorizontalFlip{0.5}});
+        one.set_epoch(3);
+        const Batch all = all_batches(one)[0];
+        for (const Batch& b : all_batches(loader)) {
+          for (int64_t k = 0; k < b.size(); ++k) {
+            const auto at = std::find(all.indices.begin(), all.indices.end(), b.indices[static_cast<std::size_t>(k)]);
+            CHECK(bitwise_equal(narrow(b.images, 0, k, 1), narrow(all.images, 0, at - all.indices.begin(), 1)));
+          }
+        }
+        seen.insert(mine.begin(), mine.end());
+      }
+      // The union is the pass: every sample once, plus R · num_samples − n repeats when padded.
+      std::set<int64_t> distinct(seen.begin(), seen.end());
+      CHECK(static_cast<int64_t>(distinct.size()) == (drop ? per_rank * ranks : 10));
+      CHECK(static_cast<int64_t>(seen.size()) == per_rank * ranks);
+    }
+  }
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.shard = {.num_replicas = 2, .rank = 2}}), doctest::Contains("shard rank 2 of 2"),
+                       Error);
+  CHECK_THROWS_WITH_AS(DataLoader(std::make_shared<Synthetic>(1), {.shard = {.num_replicas = 2, .drop_last = true}}),
+                       doctest::Contains("is empty"), Error);
 }
 
 TEST_CASE("DataLoader: 0, 1 and 3 workers give bit-identical batches, augmentation included") {

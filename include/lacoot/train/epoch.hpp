@@ -5,10 +5,11 @@
 // DataLoader does), so this header needs no data_loaders include. Batches go to the model's
 // device (nn::device_of), without blocking: a loader's pinned batch (pin_memory) is copied while
 // the GPU still works on the previous step; the metrics count on the host.
-// Needs: nn/module.hpp, optim/optimizer.hpp, optim/lr_scheduler.hpp, ops/loss.hpp,
+// Needs: nn/module.hpp, optim/optimizer.hpp, optim/lr_scheduler.hpp, ops/elementwise.hpp, ops/loss.hpp,
 // train/metrics.hpp, train/progress.hpp.
 // Leaves out: the regulariser's term itself (lacoot/method adds it through StepHooks::extra_loss),
-// checkpoints (train/checkpoint.hpp), distributed training.
+// checkpoints (train/checkpoint.hpp), the collectives of distributed training (distributed/ddp.hpp
+// sets the three hooks it needs: before_forward, after_backward, all_ranks).
 //
 // A step is the usual one: logits = model(images); loss = cross_entropy(logits, labels)
 // [+ extra_loss()]; a non-finite loss stops the run with the step number (a lacoot::Error),
@@ -23,6 +24,7 @@
 
 #include "../autograd/engine.hpp"
 #include "../nn/module.hpp"
+#include "../ops/elementwise.hpp"
 #include "../ops/loss.hpp"
 #include "../optim/lr_scheduler.hpp"
 #include "../optim/optimizer.hpp"
@@ -65,6 +67,13 @@ struct StepHooks {
   // schedule and the step count moving on as for any batch, so a resume lands where it should.
   bool skip_nonfinite = false;
   std::string last_checkpoint = {};
+  // Data-parallel training (distributed::DistributedDataParallel::attach sets them): called
+  // before every forward pass; after every backward pass, before the optimiser's step; and to
+  // make all ranks take the same decision about a batch (true on every rank iff true on every
+  // rank), so that a NaN on one rank skips or stops the step on all of them.
+  std::function<void()> before_forward = {};
+  std::function<void()> after_backward = {};
+  std::function<bool(bool)> all_ranks = {};
 };
 
 // One pass of `loader` in training mode, updating the model's weights.
@@ -87,6 +96,7 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
       continue;
     }
     if (total <= 0) break;
+    if (hooks.before_forward) hooks.before_forward();
     Tensor logits = model(batch.images.to(device, /*non_blocking=*/true));
     Tensor loss = cross_entropy(logits, batch.labels.to(device, /*non_blocking=*/true));
     const double ce = loss.item();
@@ -96,10 +106,12 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
       extra_value = extra.item();
       loss = loss + extra;
     }
-    const bool finite = std::isfinite(ce) && std::isfinite(extra_value);
+    const bool finite_here = std::isfinite(ce) && std::isfinite(extra_value);
+    const bool finite = hooks.all_ranks ? hooks.all_ranks(finite_here) : finite_here;
     auto shown = [](double v) { return std::isnan(v) ? std::string("NaN") : std::to_string(v); };  // not "-nan"
-    LACOOT_CHECK(finite || hooks.skip_nonfinite, "training diverged: the loss is ", shown(ce),
-                 hooks.extra_loss ? " (extra term " + shown(extra_value) + ")" : std::string(),
+    LACOOT_CHECK(finite || hooks.skip_nonfinite, "training diverged: the loss is ",
+                 finite_here ? "not finite on another rank" : shown(ce),
+                 hooks.extra_loss && !finite_here ? " (extra term " + shown(extra_value) + ")" : std::string(),
                  " at step ", hooks.skip_steps + r.steps + 1, " of the epoch; the weights were not updated with it; ",
                  hooks.last_checkpoint.empty() ? std::string("no checkpoint was written yet")
                                                : "the last good checkpoint is " + hooks.last_checkpoint,
@@ -109,6 +121,7 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer, Loader& 
     if (finite) {
       optimizer.zero_grad();
       loss.backward();
+      if (hooks.after_backward) hooks.after_backward();
       optimizer.step();
       loss_mean.add(ce, n);
       extra_mean.add(extra_value, n);

@@ -1,0 +1,180 @@
+// One rank of the distributed tests: tests/distributed/test_distributed.cpp starts it as
+// `mpirun -np 2 mpi_worker SCENARIO` and reads what each rank prints. A rank that finds a
+// mismatch says so on stderr and exits 1.
+//   collectives  all_reduce (sum, average, max; float32, float64, int64; a tensor of 10^6
+//                elements), broadcast from rank 1, all_gather, barrier, and the errors
+//   ddp          DistributedDataParallel on 2 ranks of half the batch against one process with
+//                the whole batch (computed on each rank): the same weights after 12 steps
+//   hang         rank 1 sleeps instead of joining; rank 0's all_reduce gives up after 2 s
+//   die          rank 1 exits at once; mpirun must end rank 0, which waits in an all_reduce
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "data_loaders/loader.hpp"
+#include "lacoot/distributed/ddp.hpp"
+#include "lacoot/distributed/mpi.hpp"
+#include "lacoot/lacoot.hpp"
+
+using namespace lacoot;
+using distributed::ReduceOp;
+
+namespace {
+
+void expect(bool ok, const std::string& what) {
+  if (!ok) throw Error("mismatch: " + what);
+}
+
+Tensor filled(Shape shape, DType dtype, const std::function<double(int64_t)>& value) {
+  Tensor t = Tensor::empty(std::move(shape), dtype, kCPU);
+  dispatch_all(dtype, "filled", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<T>()[i] = static_cast<T>(value(i));
+  });
+  return t;
+}
+
+template <class T>
+void expect_values(const Tensor& t, const std::function<double(int64_t)>& want, const std::string& what) {
+  for (int64_t i = 0; i < t.numel(); ++i)
+    expect(t.data<T>()[i] == static_cast<T>(want(i)), what + " at element " + std::to_string(i));
+}
+
+int collectives(distributed::Communicator& comm) {
+  const int r = comm.rank(), n = comm.world_size();
+  const double ranks_sum = n * (n + 1) / 2.0;  // Σ (rank + 1)
+  Tensor a = filled({3, 5}, kFloat32, [&](int64_t i) { return (r + 1) * (i + 1); });
+  comm.all_reduce(a);
+  expect_values<float>(a, [&](int64_t i) { return ranks_sum * (i + 1); }, "all_reduce sum float32");
+  Tensor b = filled({7}, kFloat64, [&](int64_t i) { return (r + 1) * 0.5 + i; });
+  comm.all_reduce(b, ReduceOp::Average);
+  expect_values<double>(b, [&](int64_t i) { return ranks_sum * 0.5 / n + i; }, "all_reduce average float64");
+  Tensor c = filled({4}, kInt64, [&](int64_t i) { return r == 1 ? 100 + i : -i; });
+  comm.all_reduce(c, ReduceOp::Max);
+  expect_values<int64_t>(c, [&](int64_t i) { return 100 + i; }, "all_reduce max int64");
+  Tensor big = filled({1000000}, kFloat32, [&](int64_t i) { return static_cast<double>((i % 1000) * (r + 1)); });
+  comm.all_reduce(big);
+  expect_values<float>(big, [&](int64_t i) { return static_cast<double>((i % 1000) * ranks_sum); }, "all_reduce 10^6");
+
+  Tensor d = filled({2, 3}, kFloat32, [&](int64_t i) { return 10.0 * r + i; });
+  comm.broadcast(d, 1);
+  expect_values<float>(d, [&](int64_t i) { return 10.0 + i; }, "broadcast from rank 1");
+  Tensor g = comm.all_gather(filled({1, 2}, kInt64, [&](int64_t i) { return 10 * r + i; }));
+  expect(g.shape() == Shape{n, 2}, "all_gather shape " + shape_str(g.shape()));
+  expect_values<int64_t>(g, [&](int64_t i) { return 10 * (i / 2) + i % 2; }, "all_gather");
+  comm.barrier();
+
+  int errors = 0;
+  try {
+    comm.all_gather(Tensor::empty({2 + r}, kFloat32, kCPU));  // shapes differ between the ranks
+  } catch (const Error& e) {
+    expect(std::string(e.what()).find("but rank") != std::string::npos, std::string("all_gather's error: ") + e.what());
+    ++errors;
+  }
+  try {
+    comm.all_reduce(c, ReduceOp::Average);
+  } catch (const Error& e) {
+    expect(std::string(e.what()).find("needs a floating") != std::string::npos, e.what());
+    ++errors;
+  }
+  expect(errors == 2, "the two misuses were not refused");
+  comm.barrier();  // still usable after them
+  std::printf("rank %d of %d: collectives ok\n", r, n);
+  return 0;
+}
+
+// 48 images 1x6x6 of deterministic bytes, labels in 0..9.
+std::shared_ptr<data::ImageDataset> small_dataset() {
+  auto d = std::make_shared<data::ImageDataset>();
+  d->channels = 1;
+  d->height = d->width = 6;
+  for (int64_t i = 0; i < 48; ++i) {
+    d->labels.push_back((i * 7) % 10);
+    for (int64_t k = 0; k < 36; ++k) d->pixels.push_back(static_cast<uint8_t>((i * 37 + k * 11 + i * k) % 256));
+  }
+  return d;
+}
+
+// No BatchNorm (its batch statistics are per rank); a parameter unused in forward (extra) to
+// check that one without a gradient anywhere keeps none.
+std::shared_ptr<nn::Sequential> small_model(uint64_t seed) {
+  manual_seed(seed);
+  using nn::ModulePtr;
+  return std::make_shared<nn::Sequential>(std::initializer_list<ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dModuleOptions{.padding = 1}), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dModuleOptions{.stride = 2, .padding = 1}),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(36, 10)});
+}
+
+std::vector<Tensor> train_two_epochs(nn::Module& model, int64_t batch, const data::Shard& shard,
+                                     distributed::DistributedDataParallel* ddp) {
+  data::DataLoader loader(small_dataset(), {.batch_size = batch, .shuffle = true, .seed = 3,
+                                            .transform = data::RandomHorizontalFlip{0.5}, .shard = shard});
+  optim::SGD sgd(model.parameters(), {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3});
+  train::StepHooks hooks;
+  if (ddp) ddp->attach(hooks);
+  for (int e = 0; e < 2; ++e) train::train_epoch(model, sgd, loader, hooks);
+  return model.parameters();
+}
+
+int ddp(distributed::Communicator& comm) {
+  const int r = comm.rank(), n = comm.world_size();
+  auto reference = small_model(7);
+  const std::vector<Tensor> want = train_two_epochs(*reference, 8, {}, nullptr);
+  // Rank 0 starts where the reference did; the others elsewhere, which the broadcast must undo.
+  auto model = small_model(r == 0 ? 7 : 100 + static_cast<uint64_t>(r));
+  distributed::DistributedDataParallel ddp(*model, comm, {.bucket_cap_mb = 0.0005});  // 524 bytes: several buckets
+  expect(ddp.num_buckets() >= 3, "buckets: " + std::to_string(ddp.num_buckets()));
+  const std::vector<Tensor> got = train_two_epochs(*model, 8 / n, {.num_replicas = n, .rank = r}, &ddp);
+  double worst = 0;
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    const Tensor a = got[k].to(kFloat64), b = want[k].to(kFloat64);
+    for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.data<double>()[i] - b.data<double>()[i]));
+  }
+  std::printf("rank %d of %d: %zu buckets; after 12 steps of batch %d the largest difference from one process with "
+              "batch 8 is %.3g\n", r, n, ddp.num_buckets(), 8 / n, worst);
+  expect(worst < 2e-5, "DDP weights differ from the single-process run by " + std::to_string(worst));
+  return 0;
+}
+
+int hang(distributed::Communicator& comm) {
+  comm.timeout_seconds = 2;
+  if (comm.rank() == 1) {
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+    return 0;
+  }
+  Tensor t = Tensor::empty({4}, kFloat32, kCPU);
+  comm.all_reduce(t);
+  return 0;
+}
+
+int die(distributed::Communicator& comm) {
+  if (comm.rank() == 1) std::_Exit(3);
+  Tensor t = Tensor::empty({4}, kFloat32, kCPU);
+  comm.all_reduce(t);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string scenario = argc > 1 ? argv[1] : "";
+  int rank = -1;
+  try {
+    distributed::MpiCommunicator comm;
+    rank = comm.rank();
+    set_num_threads(1);
+    if (scenario == "collectives") return collectives(comm);
+    if (scenario == "ddp") return ddp(comm);
+    if (scenario == "hang") return hang(comm);
+    if (scenario == "die") return die(comm);
+    std::fprintf(stderr, "mpi_worker: unknown scenario \"%s\" (collectives, ddp, hang, die)\n", scenario.c_str());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "rank %d: %s\n", rank, e.what());
+    return 1;
+  }
+}
