@@ -85,5 +85,11 @@ TEST_CASE("1,000 training steps with the regulariser and the prefetching loader:
   MESSAGE("resident memory: ", warm, " MiB after 200 steps, ", last, " MiB after 1000 (", tr.images_per_second(),
           " img/s)");
   CHECK(warm > 0);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer's allocator holds freed blocks in a quarantine and never hands memory back,
+  // so resident memory measures it, not lacoot; LeakSanitizer checks the same loop at exit.
+  MESSAGE("built with AddressSanitizer: the resident-memory bound is not checked");
+#else
   CHECK(last - warm < 4.0);
+#endif
 }
