@@ -33,6 +33,9 @@
 #if LACOOT_WITH_MPI
 #include "lacoot/distributed/mpi.hpp"
 #endif
+#if LACOOT_WITH_NCCL
+#include "lacoot/distributed/nccl.hpp"
+#endif
 #include "lacoot/io/json.hpp"
 #include "lacoot/io/npy.hpp"
 #include "lacoot/io/safetensors.hpp"
@@ -220,22 +223,31 @@ std::vector<std::string> resume_from(const std::filesystem::path& out, nn::Modul
 }
 
 // The processes this run is spread over: MPI's world when an MPI launcher started several of
-// them, else this process alone.
-std::unique_ptr<distributed::Communicator> make_communicator() {
+// them (NCCL's for a model on the GPU, where the build has it: one GPU per process), else this
+// process alone.
+std::unique_ptr<distributed::Communicator> make_communicator(const Device& device) {
+  (void)device;  // used only with NCCL
   if (distributed::launched_world_size() == 1) return std::make_unique<distributed::SingleProcess>();
+#if LACOOT_WITH_NCCL
+  if (device.is_cuda()) return std::make_unique<distributed::NcclCommunicator>();
+#endif
 #if LACOOT_WITH_MPI
   return std::make_unique<distributed::MpiCommunicator>();
 #else
-  throw Error(lacoot::detail::concat("started as one of ", distributed::launched_world_size(), " processes by an MPI launcher, but "
-                     "this lacoot was built without MPI (HINT: install libopenmpi-dev and rebuild; Meson's summary "
-                     "says MPI: YES)"));
+  throw Error(lacoot::detail::concat("started as one of ", distributed::launched_world_size(),
+                                     " processes by an MPI launcher, but this lacoot was built without MPI (HINT: "
+                                     "install libopenmpi-dev and rebuild; Meson's summary then says MPI: YES)"));
 #endif
 }
 
 int train_command(const Args& a) {
   const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
   check_classifier(model_name, "train");
-  const std::unique_ptr<distributed::Communicator> comm = make_communicator();
+  Device device = device_option(a);
+  const std::unique_ptr<distributed::Communicator> comm = make_communicator(device);
+#if LACOOT_WITH_NCCL
+  if (auto* gpus = dynamic_cast<distributed::NcclCommunicator*>(comm.get())) device = gpus->device();
+#endif
   const int world = comm->world_size();
   const bool main_rank = comm->is_main();
   if (!main_rank) std::freopen("/dev/null", "w", stdout);  // rank 0 reports; errors still reach stderr
@@ -257,7 +269,6 @@ int train_command(const Args& a) {
 
   nn::ModulePtr model = models::make_model(model_name, {.num_classes = data.num_classes,
                                                         .in_channels = data.channels, .width = a.integer("width", 0)});
-  const Device device = device_option(a);
   model->to(device);
   const int workers = static_cast<int>(a.integer("workers", 1));
   const bool pin = device.is_cuda();  // batches in pinned memory, copied while the GPU works

@@ -7,6 +7,8 @@
 //                the whole batch (computed on each rank): the same weights after 12 steps
 //   hang         rank 1 sleeps instead of joining; rank 0's all_reduce gives up after 2 s
 //   die          rank 1 exits at once; mpirun must end rank 0, which waits in an all_reduce
+//   nccl         the collectives and DDP (an MLP) on GPU tensors through NcclCommunicator, one
+//                GPU per rank; says "skipped" without NCCL or with fewer GPUs than ranks
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +20,9 @@
 #include "lacoot/distributed/ddp.hpp"
 #include "lacoot/distributed/mpi.hpp"
 #include "lacoot/lacoot.hpp"
+#if LACOOT_WITH_NCCL
+#include "lacoot/distributed/nccl.hpp"
+#endif
 
 using namespace lacoot;
 using distributed::ReduceOp;
@@ -43,36 +48,48 @@ void expect_values(const Tensor& t, const std::function<double(int64_t)>& want, 
     expect(t.data<T>()[i] == static_cast<T>(want(i)), what + " at element " + std::to_string(i));
 }
 
-int collectives(distributed::Communicator& comm) {
+// Each tensor is made on the host, reduced on `device`, and read back on the host.
+int collectives(distributed::Communicator& comm, Device device = kCPU) {
   const int r = comm.rank(), n = comm.world_size();
+  auto on = [&](const Tensor& t) { return t.to(device); };
+  auto back = [&](Tensor& t) { t = t.to(kCPU); };
   const double ranks_sum = n * (n + 1) / 2.0;  // Σ (rank + 1)
-  Tensor a = filled({3, 5}, kFloat32, [&](int64_t i) { return (r + 1) * (i + 1); });
+  Tensor a = on(filled({3, 5}, kFloat32, [&](int64_t i) { return (r + 1) * (i + 1); }));
   comm.all_reduce(a);
+  back(a);
   expect_values<float>(a, [&](int64_t i) { return ranks_sum * (i + 1); }, "all_reduce sum float32");
-  Tensor b = filled({7}, kFloat64, [&](int64_t i) { return (r + 1) * 0.5 + i; });
+  Tensor b = on(filled({7}, kFloat64, [&](int64_t i) { return (r + 1) * 0.5 + i; }));
   comm.all_reduce(b, ReduceOp::Average);
+  back(b);
   expect_values<double>(b, [&](int64_t i) { return ranks_sum * 0.5 / n + i; }, "all_reduce average float64");
-  Tensor c = filled({4}, kInt64, [&](int64_t i) { return r == 1 ? 100 + i : -i; });
+  Tensor c = on(filled({4}, kInt64, [&](int64_t i) { return r == 1 ? 100 + i : -i; }));
   comm.all_reduce(c, ReduceOp::Max);
-  expect_values<int64_t>(c, [&](int64_t i) { return 100 + i; }, "all_reduce max int64");
-  Tensor big = filled({1000000}, kFloat32, [&](int64_t i) { return static_cast<double>((i % 1000) * (r + 1)); });
+  Tensor c_host = c.to(kCPU);
+  expect_values<int64_t>(c_host, [&](int64_t i) { return n > 1 ? 100 + i : -i; }, "all_reduce max int64");
+  Tensor big = on(filled({1000000}, kFloat32, [&](int64_t i) { return static_cast<double>((i % 1000) * (r + 1)); }));
   comm.all_reduce(big);
+  back(big);
   expect_values<float>(big, [&](int64_t i) { return static_cast<double>((i % 1000) * ranks_sum); }, "all_reduce 10^6");
 
-  Tensor d = filled({2, 3}, kFloat32, [&](int64_t i) { return 10.0 * r + i; });
-  comm.broadcast(d, 1);
-  expect_values<float>(d, [&](int64_t i) { return 10.0 + i; }, "broadcast from rank 1");
-  Tensor g = comm.all_gather(filled({1, 2}, kInt64, [&](int64_t i) { return 10 * r + i; }));
+  const int root = n - 1;
+  Tensor d = on(filled({2, 3}, kFloat32, [&](int64_t i) { return 10.0 * r + i; }));
+  comm.broadcast(d, root);
+  back(d);
+  expect_values<float>(d, [&](int64_t i) { return 10.0 * root + i; }, "broadcast from the last rank");
+  Tensor g = comm.all_gather(on(filled({1, 2}, kInt64, [&](int64_t i) { return 10 * r + i; })));
+  back(g);
   expect(g.shape() == Shape{n, 2}, "all_gather shape " + shape_str(g.shape()));
   expect_values<int64_t>(g, [&](int64_t i) { return 10 * (i / 2) + i % 2; }, "all_gather");
   comm.barrier();
 
   int errors = 0;
-  try {
-    comm.all_gather(Tensor::empty({2 + r}, kFloat32, kCPU));  // shapes differ between the ranks
-  } catch (const Error& e) {
-    expect(std::string(e.what()).find("but rank") != std::string::npos, std::string("all_gather's error: ") + e.what());
-    ++errors;
+  if (n > 1) {  // in a world of one no shape can differ
+    try {
+      comm.all_gather(on(Tensor::empty({2 + r}, kFloat32, kCPU)));  // shapes differ between the ranks
+    } catch (const Error& e) {
+      expect(std::string(e.what()).find("but rank") != std::string::npos, std::string("all_gather's error: ") + e.what());
+      ++errors;
+    }
   }
   try {
     comm.all_reduce(c, ReduceOp::Average);
@@ -80,9 +97,9 @@ int collectives(distributed::Communicator& comm) {
     expect(std::string(e.what()).find("needs a floating") != std::string::npos, e.what());
     ++errors;
   }
-  expect(errors == 2, "the two misuses were not refused");
+  expect(errors == (n > 1 ? 2 : 1), "a misuse was not refused");
   comm.barrier();  // still usable after them
-  std::printf("rank %d of %d: collectives ok\n", r, n);
+  std::printf("rank %d of %d: collectives ok on %s\n", r, n, device.str().c_str());
   return 0;
 }
 
@@ -100,9 +117,13 @@ std::shared_ptr<data::ImageDataset> small_dataset() {
 
 // No BatchNorm (its batch statistics are per rank); a parameter unused in forward (extra) to
 // check that one without a gradient anywhere keeps none.
-std::shared_ptr<nn::Sequential> small_model(uint64_t seed) {
+std::shared_ptr<nn::Sequential> small_model(uint64_t seed, bool conv = true) {
   manual_seed(seed);
   using nn::ModulePtr;
+  if (!conv)  // for a GPU build that may lack cuDNN
+    return std::make_shared<nn::Sequential>(std::initializer_list<ModulePtr>{
+        std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(36, 16), std::make_shared<nn::ReLU>(),
+        std::make_shared<nn::Linear>(16, 10)});
   return std::make_shared<nn::Sequential>(std::initializer_list<ModulePtr>{
       std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dModuleOptions{.padding = 1}), std::make_shared<nn::ReLU>(),
       std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dModuleOptions{.stride = 2, .padding = 1}),
@@ -120,22 +141,26 @@ std::vector<Tensor> train_two_epochs(nn::Module& model, int64_t batch, const dat
   return model.parameters();
 }
 
-int ddp(distributed::Communicator& comm) {
+int ddp(distributed::Communicator& comm, Device device = kCPU) {
   const int r = comm.rank(), n = comm.world_size();
-  auto reference = small_model(7);
+  const bool conv = device.is_cpu();
+  auto reference = small_model(7, conv);
+  reference->to(device);
   const std::vector<Tensor> want = train_two_epochs(*reference, 8, {}, nullptr);
   // Rank 0 starts where the reference did; the others elsewhere, which the broadcast must undo.
-  auto model = small_model(r == 0 ? 7 : 100 + static_cast<uint64_t>(r));
+  auto model = small_model(r == 0 ? 7 : 100 + static_cast<uint64_t>(r), conv);
+  model->to(device);
   distributed::DistributedDataParallel ddp(*model, comm, {.bucket_cap_mb = 0.0005});  // 524 bytes: several buckets
   expect(ddp.num_buckets() >= 3, "buckets: " + std::to_string(ddp.num_buckets()));
+  expect(8 % n == 0, "the world size divides the batch of 8");
   const std::vector<Tensor> got = train_two_epochs(*model, 8 / n, {.num_replicas = n, .rank = r}, &ddp);
   double worst = 0;
   for (std::size_t k = 0; k < got.size(); ++k) {
     const Tensor a = got[k].to(kFloat64), b = want[k].to(kFloat64);
     for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.data<double>()[i] - b.data<double>()[i]));
   }
-  std::printf("rank %d of %d: %zu buckets; after 12 steps of batch %d the largest difference from one process with "
-              "batch 8 is %.3g\n", r, n, ddp.num_buckets(), 8 / n, worst);
+  std::printf("rank %d of %d: %zu buckets on %s; after 12 steps of batch %d the largest difference from one process "
+              "with batch 8 is %.3g\n", r, n, ddp.num_buckets(), device.str().c_str(), 8 / n, worst);
   expect(worst < 2e-5, "DDP weights differ from the single-process run by " + std::to_string(worst));
   return 0;
 }
@@ -148,6 +173,23 @@ int hang(distributed::Communicator& comm) {
   }
   Tensor t = Tensor::empty({4}, kFloat32, kCPU);
   comm.all_reduce(t);
+  return 0;
+}
+
+int nccl(distributed::Communicator& comm) {
+#if LACOOT_WITH_NCCL
+  if (cuda::device_count() < comm.world_size()) {
+    std::printf("rank %d: skipped: %d GPU(s) for %d ranks (NCCL needs one GPU per rank)\n", comm.rank(),
+                cuda::device_count(), comm.world_size());
+    return 0;
+  }
+  distributed::NcclCommunicator gpus;
+  collectives(gpus, gpus.device());
+  ddp(gpus, gpus.device());
+  std::printf("rank %d of %d: nccl ok on %s\n", gpus.rank(), gpus.world_size(), gpus.device().str().c_str());
+#else
+  std::printf("rank %d: skipped: built without NCCL\n", comm.rank());
+#endif
   return 0;
 }
 
@@ -171,7 +213,9 @@ int main(int argc, char** argv) {
     if (scenario == "ddp") return ddp(comm);
     if (scenario == "hang") return hang(comm);
     if (scenario == "die") return die(comm);
-    std::fprintf(stderr, "mpi_worker: unknown scenario \"%s\" (collectives, ddp, hang, die)\n", scenario.c_str());
+    if (scenario == "nccl") return nccl(comm);
+    std::fprintf(stderr, "mpi_worker: unknown scenario \"%s\" (collectives, ddp, hang, die, nccl)\n",
+                 scenario.c_str());
     return 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "rank %d: %s\n", rank, e.what());

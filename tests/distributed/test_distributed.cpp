@@ -55,7 +55,7 @@ Run launch(int ranks, const std::string& program, const std::string& args) {
   return r;
 }
 
-Run mpirun(const std::string& scenario) { return launch(2, env("LACOOT_MPI_WORKER"), scenario); }
+Run mpirun(const std::string& scenario, int ranks = 2) { return launch(ranks, env("LACOOT_MPI_WORKER"), scenario); }
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -101,6 +101,19 @@ TEST_CASE("a rank that dies: mpirun ends the job instead of leaving the other wa
   INFO(r.output);
   CHECK(r.status != 0);
   CHECK(r.seconds < 60);  // rank 0 waits in an all_reduce with a 300 s timeout: it did not wait that out
+}
+
+TEST_CASE("NCCL: the collectives and DDP on GPU tensors, in a world of one and of two (skipped without the GPUs)") {
+  for (int ranks : {1, 2}) {
+    const Run r = mpirun("nccl", ranks);
+    INFO(r.output);
+    CHECK(r.status == 0);
+    if (r.says("skipped")) {
+      MESSAGE(ranks, " rank(s): ", r.output);
+    } else {
+      CHECK(r.says("rank 0 of " + std::to_string(ranks) + ": nccl ok on cuda:"));
+    }
+  }
 }
 
 TEST_CASE("mpirun -np 2 lacoot train: rank 0 reports and writes; a resumed run is bit-identical; any world size resumes") {

@@ -1,0 +1,171 @@
+// lacoot/distributed/nccl.hpp — the Communicator on NCCL for GPU tensors, bootstrapped through MPI.
+//
+// Holds: NcclCommunicator. Needs: mpi.hpp (launching, rendezvous and the CPU tensors' collectives),
+// backend/cuda/runtime.hpp, <nccl.h> and libnccl (the CUDA toolkit's, or Debian's libnccl-dev;
+// Meson: -Dnccl=enabled, or auto when found beside CUDA and MPI). A unit that includes it is built
+// with LACOOT_WITH_CUDA.
+// Leaves out: several GPUs per process, NCCL's own bootstrap without MPI.
+//
+// One GPU per process: the process of local rank l on its node (its rank among the processes on
+// the same machine) uses cuda:(l mod the machine's GPU count). Rank 0 makes NCCL's unique id and
+// MPI broadcasts it; every rank then joins with ncclCommInitRank. A collective on cuda tensors
+// runs on lacoot's stream of that device (so it starts once the kernels that produced the tensor
+// have finished) and the call returns when it is done: it polls the stream until the deadline
+// (timeout_seconds), and past it aborts the NCCL communicator (ncclCommAbort) and throws, so a
+// dead or hung peer is an error, not a hang. CPU tensors take the MPI path, as torch's
+// process groups pair Gloo with NCCL.
+#pragma once
+
+#include <nccl.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "../backend/cuda/runtime.hpp"
+#include "mpi.hpp"
+
+namespace lacoot::distributed {
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator() {
+    LACOOT_CHECK(cuda::device_count() > 0, "NcclCommunicator: no GPU on this machine (", cuda::unavailable_reason(),
+                 "); NCCL reduces GPU tensors (HINT: MpiCommunicator serves the CPU)");
+    device_ = local_rank() % cuda::device_count();
+    ncclUniqueId id;
+    std::memset(&id, 0, sizeof id);
+    if (mpi_.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    static_assert(sizeof id % sizeof(int64_t) == 0, "ncclUniqueId is sent as int64 elements");
+    Tensor bytes = Tensor::empty({static_cast<int64_t>(sizeof id / sizeof(int64_t))}, kInt64, kCPU);
+    std::memcpy(bytes.raw_data(), &id, sizeof id);
+    mpi().broadcast(bytes, 0);
+    std::memcpy(&id, bytes.raw_data(), sizeof id);
+    cuda::DeviceGuard guard(device_);
+    check(ncclCommInitRank(&comm_, mpi_.world_size(), id, mpi_.rank()), "ncclCommInitRank");
+  }
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
+  ~NcclCommunicator() override {
+    if (!broken_ && comm_ != nullptr) ncclCommDestroy(comm_);
+  }
+
+  int rank() const override { return mpi_.rank(); }
+  int world_size() const override { return mpi_.world_size(); }
+  std::string backend() const override { return "nccl"; }
+  // The GPU this process uses.
+  Device device() const { return Device{DeviceType::CUDA, device_}; }
+
+  void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum) override {
+    if (t.device().is_cpu()) return mpi().all_reduce(t, op);
+    LACOOT_CHECK(op != ReduceOp::Average || is_floating(t.dtype()), "all_reduce: ReduceOp::Average needs a floating ",
+                 "tensor, got ", dtype_name(t.dtype()));
+    on_my_device(t, "all_reduce");
+    const ncclRedOp_t nccl_op = op == ReduceOp::Sum ? ncclSum : op == ReduceOp::Average ? ncclAvg : ncclMax;
+    check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()),
+                        nccl_op, comm_, cuda::stream(device_)),
+          "ncclAllReduce");
+    wait("all_reduce");
+  }
+
+  void broadcast(Tensor& t, int root = 0) override {
+    if (t.device().is_cpu()) return mpi().broadcast(t, root);
+    LACOOT_CHECK(root >= 0 && root < world_size(), "broadcast: root ", root, " is not a rank of a world of ",
+                 world_size());
+    on_my_device(t, "broadcast");
+    check(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()), root,
+                        comm_, cuda::stream(device_)),
+          "ncclBroadcast");
+    wait("broadcast");
+  }
+
+  Tensor all_gather(const Tensor& t) override {
+    if (t.device().is_cpu()) return mpi().all_gather(t);
+    LACOOT_CHECK(t.dim() >= 1, "all_gather: expected a tensor of at least one dimension, got a scalar");
+    on_my_device(t, "all_gather");
+    // The shapes must agree (NCCL given unequal counts corrupts memory): gathered through MPI.
+    Tensor dims = Tensor::empty({1, 9}, kInt64, kCPU);
+    for (int64_t k = 0; k < 9; ++k) dims.data<int64_t>()[k] = k == 0 ? t.dim() : k <= t.dim() ? t.size(k - 1) : -1;
+    const Tensor all = mpi().all_gather(dims);
+    for (int r = 0; r < world_size(); ++r)
+      LACOOT_CHECK(std::memcmp(all.data<int64_t>() + 9 * r, dims.data<int64_t>(), 9 * sizeof(int64_t)) == 0,
+                   "all_gather: rank ", rank(), " has shape ", shape_str(t.shape()), " but rank ", r,
+                   " has another (expected the same shape on every rank)");
+    Shape shape = t.shape();
+    shape[0] *= world_size();
+    Tensor gathered = Tensor::empty(shape, t.dtype(), t.device());
+    check(ncclAllGather(t.raw_data(), gathered.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()),
+                        comm_, cuda::stream(device_)),
+          "ncclAllGather");
+    wait("all_gather");
+    return gathered;
+  }
+
+  void barrier() override { mpi().barrier(); }
+
+ private:
+  MpiCommunicator mpi_;
+  ncclComm_t comm_ = nullptr;
+  int device_ = 0;
+  bool broken_ = false;
+
+  // The MPI side, under this communicator's deadline.
+  MpiCommunicator& mpi() {
+    mpi_.timeout_seconds = timeout_seconds;
+    return mpi_;
+  }
+
+  // This process's rank among those on its machine (MPI_COMM_TYPE_SHARED).
+  static int local_rank() {
+    MPI_Comm local;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+    int r = 0;
+    MPI_Comm_rank(local, &r);
+    MPI_Comm_free(&local);
+    return r;
+  }
+
+  static void check(ncclResult_t code, const char* what) {
+    if (code == ncclSuccess || code == ncclInProgress) return;
+    throw Error(lacoot::detail::concat("NCCL ", what, ": ", ncclGetErrorString(code)));
+  }
+
+  static ncclDataType_t nccl_type(DType t) {
+    switch (t) {
+      case kFloat32: return ncclFloat32;
+      case kFloat64: return ncclFloat64;
+      case kInt64: return ncclInt64;
+    }
+    throw Error(lacoot::detail::concat("NCCL: no NCCL type for dtype ", dtype_name(t)));
+  }
+
+  void on_my_device(const Tensor& t, const char* what) const {
+    LACOOT_CHECK(t.device().index == device_, what, ": the tensor is on ", t.device().str(),
+                 " but this process's NCCL communicator is on cuda:", device_, " (one GPU per process)");
+  }
+
+  // Waits for the collective just issued on the stream, keeping the deadline.
+  void wait(const char* what) {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + std::chrono::duration<double>(timeout_seconds);
+    const cudaStream_t s = cuda::stream(device_);
+    for (int polls = 0;; ++polls) {
+      const cudaError_t state = cudaStreamQuery(s);
+      if (state == cudaSuccess) return;
+      if (state != cudaErrorNotReady) LACOOT_CUDA_CHECK(state);
+      ncclResult_t async = ncclSuccess;
+      check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
+      check(async, what);
+      if (clock::now() > deadline) {
+        broken_ = true;
+        ncclCommAbort(comm_);
+        throw Error(lacoot::detail::concat(what, " (NCCL): rank ", rank(), " of ", world_size(), " waited ",
+                                           timeout_seconds, " s for the other ranks to join (one of them died or hangs; "
+                                           "every rank must call the same collectives in the same order)"));
+      }
+      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+};
+
+}  // namespace lacoot::distributed
