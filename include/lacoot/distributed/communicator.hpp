@@ -16,8 +16,10 @@
 // `timeout_seconds` (a rank died, or hangs) throws lacoot::Error instead of waiting forever.
 #pragma once
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "../core/tensor.hpp"
 
@@ -42,6 +44,25 @@ class Communicator {
 
   bool is_main() const { return rank() == 0; }  // the rank that writes checkpoints, logs and plots
   double timeout_seconds = 300;  // torch.distributed's default process-group timeout is 30 min
+
+ protected:
+  // A backend's wait for the collective `what` it started: polls `done()` until it is true; past
+  // timeout_seconds calls `give_up()` (the backend marks itself unusable) and throws.
+  template <class Done, class GiveUp>
+  void wait_with_deadline(const char* what, Done&& done, GiveUp&& give_up) {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + std::chrono::duration<double>(timeout_seconds);
+    for (int polls = 0;; ++polls) {
+      if (done()) return;
+      if (clock::now() > deadline) {
+        give_up();
+        throw Error(lacoot::detail::concat(what, ": rank ", rank(), " of ", world_size(), " waited ", timeout_seconds,
+                                           " s for the other ranks to join (one of them died or hangs; every rank "
+                                           "must call the same collectives in the same order)"));
+      }
+      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(20));  // a long wait: back off
+    }
+  }
 };
 
 // A world of one process: what a program uses when no launcher started it.

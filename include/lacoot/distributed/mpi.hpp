@@ -27,9 +27,7 @@
 #endif
 #include <mpi.h>
 
-#include <chrono>
 #include <climits>
-#include <thread>
 #include <vector>
 
 #include "../core/device_ops.hpp"
@@ -117,6 +115,27 @@ class MpiCommunicator final : public Communicator {
     wait(req, "barrier");
   }
 
+  // all_gather's contract, the same shape on every rank, checked (one small collective), since
+  // MPI or NCCL given unequal counts corrupts memory instead of failing. An Error names both shapes.
+  void check_same_shape(const Tensor& t) {
+    constexpr int kSlots = 9;  // the rank of the tensor, then up to 8 sizes
+    LACOOT_CHECK(t.dim() < kSlots, "all_gather: at most ", kSlots - 1, " dimensions, got ", t.dim());
+    std::vector<int64_t> mine(kSlots, -1), all(static_cast<std::size_t>(kSlots * size_));
+    mine[0] = t.dim();
+    for (int64_t d = 0; d < t.dim(); ++d) mine[static_cast<std::size_t>(d + 1)] = t.size(d);
+    MPI_Request req;
+    check(MPI_Iallgather(mine.data(), kSlots, MPI_INT64_T, all.data(), kSlots, MPI_INT64_T, comm_, &req),
+          "all_gather");
+    wait(req, "all_gather");
+    for (int r = 0; r < size_; ++r) {
+      const std::vector<int64_t> theirs(all.begin() + r * kSlots, all.begin() + (r + 1) * kSlots);
+      if (theirs == mine) continue;
+      Shape other(theirs.begin() + 1, theirs.begin() + 1 + theirs[0]);
+      throw Error(lacoot::detail::concat("all_gather: rank ", rank_, " has shape ", shape_str(t.shape()), " but rank ", r, " has ",
+                         shape_str(other), " (expected the same shape on every rank)"));
+    }
+  }
+
  private:
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
@@ -141,20 +160,14 @@ class MpiCommunicator final : public Communicator {
 
   // Waits for a non-blocking collective, polling so that the deadline can be kept.
   void wait(MPI_Request& req, const char* what) {
-    using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + std::chrono::duration<double>(timeout_seconds);
-    for (int polls = 0;; ++polls) {
-      int done = 0;
-      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
-      if (done) return;
-      if (clock::now() > deadline) {
-        broken_ = true;
-        throw Error(lacoot::detail::concat(what, ": rank ", rank_, " of ", size_, " waited ", timeout_seconds,
-                           " s for the other ranks to join (one of them died or hangs; every rank must call the "
-                           "same collectives in the same order)"));
-      }
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(20));  // a long wait: back off
-    }
+    wait_with_deadline(
+        what,
+        [&] {
+          int done = 0;
+          check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
+          return done != 0;
+        },
+        [&] { broken_ = true; });
   }
 
   // Runs fn on a host pointer to t's elements: t's own storage on the CPU; for a GPU tensor a
@@ -188,26 +201,6 @@ class MpiCommunicator final : public Communicator {
     if (!t.device().is_cpu()) lacoot::detail::copy_bytes(t.raw_data(), t.device(), host.raw_data(), kCPU, t.nbytes());
   }
 
-  // all_gather's contract: the same shape on every rank. Checked (one small collective), since
-  // MPI given unequal counts corrupts memory instead of failing.
-  void check_same_shape(const Tensor& t) {
-    constexpr int kSlots = 9;  // the rank of the tensor, then up to 8 sizes
-    LACOOT_CHECK(t.dim() < kSlots, "all_gather: at most ", kSlots - 1, " dimensions, got ", t.dim());
-    std::vector<int64_t> mine(kSlots, -1), all(static_cast<std::size_t>(kSlots * size_));
-    mine[0] = t.dim();
-    for (int64_t d = 0; d < t.dim(); ++d) mine[static_cast<std::size_t>(d + 1)] = t.size(d);
-    MPI_Request req;
-    check(MPI_Iallgather(mine.data(), kSlots, MPI_INT64_T, all.data(), kSlots, MPI_INT64_T, comm_, &req),
-          "all_gather");
-    wait(req, "all_gather");
-    for (int r = 0; r < size_; ++r) {
-      const std::vector<int64_t> theirs(all.begin() + r * kSlots, all.begin() + (r + 1) * kSlots);
-      if (theirs == mine) continue;
-      Shape other(theirs.begin() + 1, theirs.begin() + 1 + theirs[0]);
-      throw Error(lacoot::detail::concat("all_gather: rank ", rank_, " has shape ", shape_str(t.shape()), " but rank ", r, " has ",
-                         shape_str(other), " (expected the same shape on every rank)"));
-    }
-  }
 };
 
 }  // namespace lacoot::distributed

@@ -18,9 +18,8 @@
 
 #include <nccl.h>
 
-#include <chrono>
 #include <cstring>
-#include <thread>
+#include <string>
 
 #include "../backend/cuda/runtime.hpp"
 #include "mpi.hpp"
@@ -83,14 +82,7 @@ class NcclCommunicator final : public Communicator {
     if (t.device().is_cpu()) return mpi().all_gather(t);
     LACOOT_CHECK(t.dim() >= 1, "all_gather: expected a tensor of at least one dimension, got a scalar");
     on_my_device(t, "all_gather");
-    // The shapes must agree (NCCL given unequal counts corrupts memory): gathered through MPI.
-    Tensor dims = Tensor::empty({1, 9}, kInt64, kCPU);
-    for (int64_t k = 0; k < 9; ++k) dims.data<int64_t>()[k] = k == 0 ? t.dim() : k <= t.dim() ? t.size(k - 1) : -1;
-    const Tensor all = mpi().all_gather(dims);
-    for (int r = 0; r < world_size(); ++r)
-      LACOOT_CHECK(std::memcmp(all.data<int64_t>() + 9 * r, dims.data<int64_t>(), 9 * sizeof(int64_t)) == 0,
-                   "all_gather: rank ", rank(), " has shape ", shape_str(t.shape()), " but rank ", r,
-                   " has another (expected the same shape on every rank)");
+    mpi().check_same_shape(t);
     Shape shape = t.shape();
     shape[0] *= world_size();
     Tensor gathered = Tensor::empty(shape, t.dtype(), t.device());
@@ -146,25 +138,23 @@ class NcclCommunicator final : public Communicator {
 
   // Waits for the collective just issued on the stream, keeping the deadline.
   void wait(const char* what) {
-    using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + std::chrono::duration<double>(timeout_seconds);
     const cudaStream_t s = cuda::stream(device_);
-    for (int polls = 0;; ++polls) {
-      const cudaError_t state = cudaStreamQuery(s);
-      if (state == cudaSuccess) return;
-      if (state != cudaErrorNotReady) LACOOT_CUDA_CHECK(state);
-      ncclResult_t async = ncclSuccess;
-      check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
-      check(async, what);
-      if (clock::now() > deadline) {
-        broken_ = true;
-        ncclCommAbort(comm_);
-        throw Error(lacoot::detail::concat(what, " (NCCL): rank ", rank(), " of ", world_size(), " waited ",
-                                           timeout_seconds, " s for the other ranks to join (one of them died or hangs; "
-                                           "every rank must call the same collectives in the same order)"));
-      }
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(20));
-    }
+    const std::string named = std::string(what) + " (NCCL)";
+    wait_with_deadline(
+        named.c_str(),
+        [&] {
+          const cudaError_t state = cudaStreamQuery(s);
+          if (state == cudaSuccess) return true;
+          if (state != cudaErrorNotReady) LACOOT_CUDA_CHECK(state);
+          ncclResult_t async = ncclSuccess;
+          check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
+          check(async, what);
+          return false;
+        },
+        [&] {
+          broken_ = true;
+          ncclCommAbort(comm_);
+        });
   }
 };
 
