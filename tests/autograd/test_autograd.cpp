@@ -1,6 +1,9 @@
 // Tests for autograd/: the engine, accumulation, detach, no-grad, graph release, gradcheck.
 #include <doctest/doctest.h>
 
+#include <string>
+#include <vector>
+
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/elementwise.hpp"
 
@@ -25,6 +28,43 @@ TEST_CASE("gradients accumulate into leaves across backward calls and uses") {
   x.set_grad(Tensor());  // zero_grad as optimisers do it
   (x + x).backward();
   CHECK(x.grad().item() == 2.0);
+}
+
+TEST_CASE("post-accumulate-grad hooks run once per backward, after the leaf's last gradient, before the rest") {
+  Tensor w = tensor({2.0}).requires_grad_();  // near the loss, used three times
+  Tensor v = tensor({3.0}).requires_grad_();  // at the far end of the graph
+  Tensor u = tensor({5.0}).requires_grad_();  // never reached
+  std::vector<std::string> calls;
+  double w_grad_seen = 0;
+  bool v_grad_defined_then = true;
+  auto hw = autograd::register_post_accumulate_grad_hook(w, [&](const Tensor& t) {
+    calls.push_back("w");
+    w_grad_seen = t.grad().item();
+    v_grad_defined_then = v.grad().defined();
+  });
+  auto hv = autograd::register_post_accumulate_grad_hook(v, [&](const Tensor&) { calls.push_back("v"); });
+  auto hu = autograd::register_post_accumulate_grad_hook(u, [&](const Tensor&) { calls.push_back("u"); });
+  Tensor deep = v;
+  for (int i = 0; i < 6; ++i) deep = exp(deep * 0.1);  // six ops between v and the loss
+  Tensor y = deep * w + w * w + w;  // dy/dw = deep + 2w + 1
+  const double deep_value = deep.item();
+  y.backward();
+  REQUIRE(calls == std::vector<std::string>{"w", "v"});
+  CHECK(w_grad_seen == doctest::Approx(deep_value + 5.0));
+  CHECK(!v_grad_defined_then);  // w's hook ran while v's gradient was still on its way
+  CHECK(w.grad().item() == doctest::Approx(deep_value + 5.0));
+
+  calls.clear();
+  hw.remove();
+  (w * v).backward();
+  CHECK(calls == std::vector<std::string>{"v"});
+  calls.clear();
+  u.backward();  // backward on the leaf itself
+  CHECK(calls == std::vector<std::string>{"u"});
+  hv.remove();
+  hu.remove();
+  CHECK_THROWS_WITH_AS(autograd::register_post_accumulate_grad_hook(y, [](const Tensor&) {}),
+                       doctest::Contains("expected a leaf tensor"), Error);
 }
 
 TEST_CASE("backward with an explicit output gradient (vector-Jacobian product)") {
