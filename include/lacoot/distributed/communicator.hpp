@@ -1,8 +1,8 @@
 // lacoot/distributed/communicator.hpp — what data-parallel training asks of the processes it
 // runs in: who am I, how many are we, and the collectives.
 //
-// Holds: ReduceOp, Communicator (the interface: rank, world_size, all_reduce, broadcast,
-// all_gather, barrier), SingleProcess (a world of one, where every collective is the identity)
+// Holds: ReduceOp, Work (a collective in flight), Communicator (the interface: rank, world_size,
+// all_reduce, all_reduce_async, broadcast, all_gather, barrier), SingleProcess (a world of one, where every collective is the identity)
 // and launched_world_size (how many processes the launcher started, read from its environment).
 // Needs: core/ (Tensor).
 // Leaves out: the transports. distributed/mpi.hpp (Open MPI: launching, rendezvous, CPU
@@ -14,10 +14,14 @@
 // (contiguous) tensors of any device the backend serves; all_gather concatenates the ranks'
 // tensors along dim 0 in rank order. A collective that the other ranks do not join within
 // `timeout_seconds` (a rank died, or hangs) throws lacoot::Error instead of waiting forever.
+// all_reduce_async starts the reduction and returns at once (torch's async_op=True): the tensor
+// must stay untouched until the Work's wait() has returned; collectives still start in the same
+// order on every rank.
 #pragma once
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -28,6 +32,23 @@ namespace lacoot::distributed {
 // torch.distributed.ReduceOp: SUM, AVG (the sum divided by the world size), MAX.
 enum class ReduceOp { Sum, Average, Max };
 
+// A collective in flight (torch.distributed's Work). test() says whether it is done and, where
+// the transport needs the caller to drive it (MPI progresses a non-blocking collective inside
+// MPI calls), moves it on; wait() returns once it is done, or throws past the deadline.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual bool test() = 0;
+  virtual void wait() = 0;
+};
+
+// A collective that finished when it was started.
+class CompletedWork final : public Work {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -36,6 +57,12 @@ class Communicator {
   virtual std::string backend() const = 0;  // "single", "mpi", "nccl"
   // In place: t becomes op over every rank's t.
   virtual void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum) = 0;
+  // The same, started: t holds the result once the Work's wait() has returned. A backend without
+  // non-blocking collectives reduces at once.
+  virtual std::unique_ptr<Work> all_reduce_async(Tensor& t, ReduceOp op = ReduceOp::Sum) {
+    all_reduce(t, op);
+    return std::make_unique<CompletedWork>();
+  }
   // In place: t becomes root's t on every rank.
   virtual void broadcast(Tensor& t, int root = 0) = 0;
   // Every rank's t (same shape on each), concatenated along dim 0 in rank order.

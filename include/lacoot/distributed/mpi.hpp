@@ -66,19 +66,20 @@ class MpiCommunicator final : public Communicator {
   int world_size() const override { return size_; }
   std::string backend() const override { return "mpi"; }
 
-  void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum) override {
+  void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum) override { all_reduce_async(t, op)->wait(); }
+
+  // MPI_Iallreduce on t's elements (a host copy for a GPU tensor, copied back when done).
+  std::unique_ptr<Work> all_reduce_async(Tensor& t, ReduceOp op = ReduceOp::Sum) override {
     LACOOT_CHECK(op != ReduceOp::Average || is_floating(t.dtype()), "all_reduce: ReduceOp::Average needs a floating ",
                  "tensor, got ", dtype_name(t.dtype()));
-    on_host(t, /*read=*/true, [&](void* data) {
-      for_chunks(t, [&](std::size_t offset, int count) {
-        MPI_Request req;
-        check(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(data) + offset, count, mpi_type(t.dtype()),
-                             op == ReduceOp::Max ? MPI_MAX : MPI_SUM, comm_, &req),
-              "all_reduce");
-        wait(req, "all_reduce");
-      });
+    auto work = std::make_unique<AllReduceWork>(*this, t, op);
+    for_chunks(t, [&](std::size_t offset, int count) {
+      work->requests.push_back(MPI_REQUEST_NULL);
+      check(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(work->host.raw_data()) + offset, count,
+                           mpi_type(t.dtype()), op == ReduceOp::Max ? MPI_MAX : MPI_SUM, comm_, &work->requests.back()),
+            "all_reduce");
     });
-    if (op == ReduceOp::Average && size_ > 1) scale(t, 1.0 / size_);
+    return work;
   }
 
   void broadcast(Tensor& t, int root = 0) override {
@@ -158,6 +159,42 @@ class MpiCommunicator final : public Communicator {
     throw Error(lacoot::detail::concat("MPI: no MPI type for dtype ", dtype_name(t)));
   }
 
+  // An all-reduce in flight: MPI's requests on `host` (the tensor itself on the CPU); once they
+  // are done, the average's division and, for a GPU tensor, the copy back.
+  struct AllReduceWork final : Work {
+    AllReduceWork(MpiCommunicator& comm, Tensor& t, ReduceOp op)
+        : comm(comm), target(t), host(t.device().is_cpu() ? t : t.to(kCPU)), op(op) {}
+    ~AllReduceWork() override {
+      if (done || comm.broken_) return;
+      try {
+        wait();  // MPI still writes into the buffer: it must outlive the collective
+      } catch (const Error&) {
+      }
+    }
+    bool test() override {
+      if (done) return true;
+      for (MPI_Request& req : requests) {
+        int finished = 1;
+        if (req != MPI_REQUEST_NULL) check(MPI_Test(&req, &finished, MPI_STATUS_IGNORE), "all_reduce");
+        if (!finished) return false;
+      }
+      done = true;
+      if (op == ReduceOp::Average && comm.size_ > 1) scale(host, 1.0 / comm.size_);
+      if (!target.device().is_cpu())
+        lacoot::detail::copy_bytes(target.raw_data(), target.device(), host.raw_data(), kCPU, target.nbytes());
+      return true;
+    }
+    void wait() override {
+      comm.wait_with_deadline("all_reduce", [&] { return test(); }, [&] { comm.broken_ = true; });
+    }
+
+    MpiCommunicator& comm;
+    Tensor target, host;
+    ReduceOp op;
+    std::vector<MPI_Request> requests;
+    bool done = false;
+  };
+
   // Waits for a non-blocking collective, polling so that the deadline can be kept.
   void wait(MPI_Request& req, const char* what) {
     wait_with_deadline(
@@ -191,16 +228,13 @@ class MpiCommunicator final : public Communicator {
     for (std::size_t at = 0; at < n; at += kChunk) fn(at * esize, static_cast<int>(std::min(kChunk, n - at)));
   }
 
-  static void scale(Tensor& t, double factor) {
-    Tensor host = t.device().is_cpu() ? t : t.to(kCPU);
-    dispatch_floating(t.dtype(), "all_reduce", [&](auto tag) {
+  static void scale(Tensor& host, double factor) {  // a CPU tensor
+    dispatch_floating(host.dtype(), "all_reduce", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* p = host.data<T>();
       for (int64_t i = 0; i < host.numel(); ++i) p[i] = static_cast<T>(p[i] * factor);
     });
-    if (!t.device().is_cpu()) lacoot::detail::copy_bytes(t.raw_data(), t.device(), host.raw_data(), kCPU, t.nbytes());
   }
-
 };
 
 }  // namespace lacoot::distributed

@@ -55,8 +55,11 @@ class NcclCommunicator final : public Communicator {
   // The GPU this process uses.
   Device device() const { return Device{DeviceType::CUDA, device_}; }
 
-  void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum) override {
-    if (t.device().is_cpu()) return mpi().all_reduce(t, op);
+  void all_reduce(Tensor& t, ReduceOp op = ReduceOp::Sum) override { all_reduce_async(t, op)->wait(); }
+
+  // Enqueued on the device's stream, after the kernels that made t; done when the stream is.
+  std::unique_ptr<Work> all_reduce_async(Tensor& t, ReduceOp op = ReduceOp::Sum) override {
+    if (t.device().is_cpu()) return mpi().all_reduce_async(t, op);
     LACOOT_CHECK(op != ReduceOp::Average || is_floating(t.dtype()), "all_reduce: ReduceOp::Average needs a floating ",
                  "tensor, got ", dtype_name(t.dtype()));
     on_my_device(t, "all_reduce");
@@ -64,7 +67,7 @@ class NcclCommunicator final : public Communicator {
     check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()),
                         nccl_op, comm_, cuda::stream(device_)),
           "ncclAllReduce");
-    wait("all_reduce");
+    return std::make_unique<StreamWork>(*this, "all_reduce");
   }
 
   void broadcast(Tensor& t, int root = 0) override {
@@ -136,26 +139,36 @@ class NcclCommunicator final : public Communicator {
                  " but this process's NCCL communicator is on cuda:", device_, " (one GPU per process)");
   }
 
-  // Waits for the collective just issued on the stream, keeping the deadline.
+  // Whether the collectives issued on the stream have finished (an Error if NCCL failed).
+  bool stream_done(const char* what) {
+    const cudaError_t state = cudaStreamQuery(cuda::stream(device_));
+    if (state == cudaSuccess) return true;
+    if (state != cudaErrorNotReady) LACOOT_CUDA_CHECK(state);
+    ncclResult_t async = ncclSuccess;
+    check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
+    check(async, what);
+    return false;
+  }
+
+  // Waits for the collectives issued on the stream, keeping the deadline.
   void wait(const char* what) {
-    const cudaStream_t s = cuda::stream(device_);
     const std::string named = std::string(what) + " (NCCL)";
     wait_with_deadline(
-        named.c_str(),
-        [&] {
-          const cudaError_t state = cudaStreamQuery(s);
-          if (state == cudaSuccess) return true;
-          if (state != cudaErrorNotReady) LACOOT_CUDA_CHECK(state);
-          ncclResult_t async = ncclSuccess;
-          check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
-          check(async, what);
-          return false;
-        },
+        named.c_str(), [&] { return stream_done(what); },
         [&] {
           broken_ = true;
           ncclCommAbort(comm_);
         });
   }
+
+  // A collective enqueued on the stream.
+  struct StreamWork final : Work {
+    StreamWork(NcclCommunicator& comm, const char* what) : comm(comm), what(what) {}
+    bool test() override { return comm.stream_done(what); }
+    void wait() override { comm.wait(what); }
+    NcclCommunicator& comm;
+    const char* what;
+  };
 };
 
 }  // namespace lacoot::distributed
