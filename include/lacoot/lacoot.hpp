@@ -112,7 +112,9 @@
 // distributed — data parallel across processes (the MPI transport: distributed/mpi.hpp, not included here:
 // it needs <mpi.h> and mpicxx's flags)
 #include "distributed/communicator.hpp"  // defines: distributed::Communicator, ReduceOp, SingleProcess, launched_world_size
-#include "distributed/ddp.hpp"           // defines: distributed::DistributedDataParallel, DDPOptions
+#include "distributed/ddp.hpp"           // defines: distributed::DistributedDataParallel, DDPOptions, DDPStats
+#include "distributed/functional.hpp"    // defines: distributed::functional::all_reduce, all_gather (differentiable)
+#include "distributed/sync_batch_norm.hpp"  // defines: distributed::convert_sync_batchnorm
 
 // lacoot — the method
 #include "method/regulariser.hpp"  // defines: method::MaxSWDRegulariser (λ·R over the marked blocks), block_distances, block_pair_means

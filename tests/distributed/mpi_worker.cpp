@@ -4,7 +4,11 @@
 //   collectives  all_reduce (sum, average, max; float32, float64, int64; a tensor of 10^6
 //                elements), broadcast from rank 1, all_gather, barrier, and the errors
 //   ddp          DistributedDataParallel on 2 ranks of half the batch against one process with
-//                the whole batch (computed on each rank): the same weights after 12 steps
+//                the whole batch (computed on each rank): the same weights after 12 steps, with
+//                the buckets' all-reduce overlapped with backward and without
+//   syncbn       the same with BatchNorm: SyncBatchNorm matches one process, per-rank BN does not
+//   regulariser  the same with LaCoOT's regulariser: gathered rows (global) match one process,
+//                each rank's rows (local) do not
 //   hang         rank 1 sleeps instead of joining; rank 0's all_reduce gives up after 2 s
 //   die          rank 1 exits at once; mpirun must end rank 0, which waits in an all_reduce
 //   nccl         the collectives and DDP (an MLP) on GPU tensors through NcclCommunicator, one
@@ -18,6 +22,8 @@
 
 #include "data_loaders/loader.hpp"
 #include "lacoot/distributed/ddp.hpp"
+#include "lacoot/distributed/functional.hpp"
+#include "lacoot/distributed/sync_batch_norm.hpp"
 #include "lacoot/distributed/mpi.hpp"
 #include "lacoot/lacoot.hpp"
 #if LACOOT_WITH_NCCL
@@ -130,38 +136,139 @@ std::shared_ptr<nn::Sequential> small_model(uint64_t seed, bool conv = true) {
       std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(36, 10)});
 }
 
+// The weights, then the buffers, after two epochs of batch `batch` from this rank's shard (and
+// LaCoOT's regulariser when given).
 std::vector<Tensor> train_two_epochs(nn::Module& model, int64_t batch, const data::Shard& shard,
-                                     distributed::DistributedDataParallel* ddp) {
+                                     distributed::DistributedDataParallel* ddp,
+                                     method::MaxSWDRegulariser* reg = nullptr) {
   data::DataLoader loader(small_dataset(), {.batch_size = batch, .shuffle = true, .seed = 3,
                                             .transform = data::RandomHorizontalFlip{0.5}, .shard = shard});
   optim::SGD sgd(model.parameters(), {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-3});
   train::StepHooks hooks;
   if (ddp) ddp->attach(hooks);
+  if (reg) hooks.extra_loss = [reg] { return reg->penalty(); };
   for (int e = 0; e < 2; ++e) train::train_epoch(model, sgd, loader, hooks);
-  return model.parameters();
+  std::vector<Tensor> state = model.parameters();
+  for (auto& [name, b] : model.named_buffers()) state.push_back(b);
+  return state;
 }
 
+double largest_difference(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  expect(got.size() == want.size(), "the two runs hold different tensors");
+  double worst = 0;
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    const Tensor a = got[k].to(kFloat64), b = want[k].to(kFloat64);
+    for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.data<double>()[i] - b.data<double>()[i]));
+  }
+  return worst;
+}
+
+// Both ways of averaging: buckets started during backward (overlap, the default) and after it.
 int ddp(distributed::Communicator& comm, Device device = kCPU) {
   const int r = comm.rank(), n = comm.world_size();
   const bool conv = device.is_cpu();
   auto reference = small_model(7, conv);
   reference->to(device);
   const std::vector<Tensor> want = train_two_epochs(*reference, 8, {}, nullptr);
-  // Rank 0 starts where the reference did; the others elsewhere, which the broadcast must undo.
-  auto model = small_model(r == 0 ? 7 : 100 + static_cast<uint64_t>(r), conv);
-  model->to(device);
-  distributed::DistributedDataParallel ddp(*model, comm, {.bucket_cap_mb = 0.0005});  // 524 bytes: several buckets
-  expect(ddp.num_buckets() >= 3, "buckets: " + std::to_string(ddp.num_buckets()));
   expect(8 % n == 0, "the world size divides the batch of 8");
-  const std::vector<Tensor> got = train_two_epochs(*model, 8 / n, {.num_replicas = n, .rank = r}, &ddp);
-  double worst = 0;
-  for (std::size_t k = 0; k < got.size(); ++k) {
-    const Tensor a = got[k].to(kFloat64), b = want[k].to(kFloat64);
-    for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.data<double>()[i] - b.data<double>()[i]));
+  for (const bool overlap : {true, false}) {
+    // Rank 0 starts where the reference did; the others elsewhere, which the broadcast must undo.
+    auto model = small_model(r == 0 ? 7 : 100 + static_cast<uint64_t>(r), conv);
+    model->to(device);
+    distributed::DistributedDataParallel ddp(*model, comm, {.bucket_cap_mb = 0.0005, .overlap = overlap});  // 524 bytes
+    expect(ddp.num_buckets() >= 3, "buckets: " + std::to_string(ddp.num_buckets()));
+    const std::vector<Tensor> got = train_two_epochs(*model, 8 / n, {.num_replicas = n, .rank = r}, &ddp);
+    const double worst = largest_difference(got, want);
+    const distributed::DDPStats& st = ddp.stats();
+    std::printf("rank %d of %d: %zu buckets on %s, overlap %s (%lld of %lld started during backward); after 12 steps "
+                "of batch %d the largest difference from one process with batch 8 is %.3g\n", r, n,
+                ddp.num_buckets(), device.str().c_str(), overlap ? "on" : "off",
+                static_cast<long long>(st.buckets_started_during_backward),
+                static_cast<long long>(st.steps) * static_cast<long long>(ddp.num_buckets()), 8 / n, worst);
+    expect(worst < 2e-5, "DDP weights differ from the single-process run by " + std::to_string(worst));
+    expect(st.steps == (n > 1 ? 12 : 0), "DDP counted " + std::to_string(st.steps) + " steps");
+    // Every parameter takes part in every pass, so with overlap every bucket starts inside backward.
+    const int64_t expected = overlap && n > 1 ? st.steps * static_cast<int64_t>(ddp.num_buckets()) : 0;
+    expect(st.buckets_started_during_backward == expected,
+           "buckets started during backward: " + std::to_string(st.buckets_started_during_backward));
   }
-  std::printf("rank %d of %d: %zu buckets on %s; after 12 steps of batch %d the largest difference from one process "
-              "with batch 8 is %.3g\n", r, n, ddp.num_buckets(), device.str().c_str(), 8 / n, worst);
-  expect(worst < 2e-5, "DDP weights differ from the single-process run by " + std::to_string(worst));
+  return 0;
+}
+
+// Conv → BatchNorm → ReLU, twice, then a classifier: BN's statistics depend on who is in the batch.
+std::shared_ptr<nn::Sequential> bn_model(uint64_t seed) {
+  manual_seed(seed);
+  using nn::ModulePtr;
+  return std::make_shared<nn::Sequential>(std::initializer_list<ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dModuleOptions{.padding = 1}), std::make_shared<nn::BatchNorm2d>(4),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dModuleOptions{.stride = 2, .padding = 1}),
+      std::make_shared<nn::BatchNorm2d>(4), std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(36, 10)});
+}
+
+// SyncBatchNorm: 2 ranks of half the batch end with one process's weights and running
+// statistics; per-rank BatchNorm (the control) does not.
+int syncbn(distributed::Communicator& comm) {
+  const int r = comm.rank(), n = comm.world_size();
+  auto reference = bn_model(7);
+  const std::vector<Tensor> want = train_two_epochs(*reference, 8, {}, nullptr);
+  double worst[2] = {0, 0};
+  for (const bool sync : {true, false}) {
+    auto model = bn_model(r == 0 ? 7 : 100 + static_cast<uint64_t>(r));
+    if (sync) expect(distributed::convert_sync_batchnorm(*model, comm) == 2, "two BatchNorm2d converted");
+    distributed::DistributedDataParallel ddp(*model, comm, {.bucket_cap_mb = 0.0005});
+    worst[sync] = largest_difference(train_two_epochs(*model, 8 / n, {.num_replicas = n, .rank = r}, &ddp), want);
+  }
+  std::printf("rank %d of %d: after 12 steps of batch %d, weights and running statistics differ from one process with "
+              "batch 8 by %.3g with SyncBatchNorm, by %.3g with per-rank BatchNorm\n", r, n, 8 / n, worst[1], worst[0]);
+  expect(worst[1] < 2e-5, "SyncBatchNorm differs from the single-process run by " + std::to_string(worst[1]));
+  expect(n == 1 || worst[0] > 1e-3, "per-rank BatchNorm matched the single-process run: the check sees nothing");
+  return 0;
+}
+
+// A shape-preserving, removable block: x + tanh(fc(x)).
+class Residual : public nn::Module {
+ public:
+  explicit Residual(int64_t d) : Module("Residual") {
+    fc = register_module("fc", std::make_shared<nn::Linear>(d, d));
+    mark_block();
+  }
+  Tensor forward(const Tensor& x) override { return x + lacoot::tanh((*fc)(x)); }
+  std::shared_ptr<nn::Linear> fc;
+};
+
+std::shared_ptr<nn::Sequential> block_model(uint64_t seed) {
+  manual_seed(seed);
+  using nn::ModulePtr;
+  return std::make_shared<nn::Sequential>(std::initializer_list<ModulePtr>{
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(36, 16), std::make_shared<Residual>(16),
+      std::make_shared<Residual>(16), std::make_shared<nn::Linear>(16, 10)});
+}
+
+// LaCoOT's regulariser with the activations gathered from every rank: 2 ranks of half the batch
+// end with the weights of one process measuring each block on the whole batch; measured on each
+// rank's half (local, the default, the control) they do not.
+int regulariser(distributed::Communicator& comm) {
+  const int r = comm.rank(), n = comm.world_size();
+  const method::RegulariserOptions options{.lambda = 2.0, .n_projections = 20, .seed = 5};
+  auto reference = block_model(7);
+  method::MaxSWDRegulariser reference_reg(*reference, options);
+  const std::vector<Tensor> want = train_two_epochs(*reference, 8, {}, nullptr, &reference_reg);
+  double worst[2] = {0, 0};
+  for (const bool global : {true, false}) {
+    auto model = block_model(r == 0 ? 7 : 100 + static_cast<uint64_t>(r));
+    method::RegulariserOptions o = options;
+    if (global) o.gather_rows = [&comm](const Tensor& rows) { return distributed::functional::all_gather(rows, comm); };
+    method::MaxSWDRegulariser reg(*model, o);
+    distributed::DistributedDataParallel ddp(*model, comm, {.bucket_cap_mb = 0.0005});
+    worst[global] =
+        largest_difference(train_two_epochs(*model, 8 / n, {.num_replicas = n, .rank = r}, &ddp, &reg), want);
+  }
+  std::printf("rank %d of %d: after 12 steps of batch %d with λ·R, the weights differ from one process with batch 8 "
+              "by %.3g with the rows gathered (global), by %.3g on each rank's rows (local)\n", r, n, 8 / n, worst[1],
+              worst[0]);
+  expect(worst[1] < 2e-5, "the gathered regulariser differs from the single-process run by " + std::to_string(worst[1]));
+  expect(n == 1 || worst[0] > 1e-4, "the per-rank regulariser matched the single-process run: the check sees nothing");
   return 0;
 }
 
@@ -211,10 +318,12 @@ int main(int argc, char** argv) {
     set_num_threads(1);
     if (scenario == "collectives") return collectives(comm);
     if (scenario == "ddp") return ddp(comm);
+    if (scenario == "syncbn") return syncbn(comm);
+    if (scenario == "regulariser") return regulariser(comm);
     if (scenario == "hang") return hang(comm);
     if (scenario == "die") return die(comm);
     if (scenario == "nccl") return nccl(comm);
-    std::fprintf(stderr, "mpi_worker: unknown scenario \"%s\" (collectives, ddp, hang, die, nccl)\n",
+    std::fprintf(stderr, "mpi_worker: unknown scenario \"%s\" (collectives, ddp, syncbn, regulariser, hang, die, nccl)\n",
                  scenario.c_str());
     return 2;
   } catch (const Error& e) {

@@ -135,6 +135,48 @@ TEST_CASE("train / eval reach every child; BatchNorm2d counts batches only in tr
   CHECK(bn->is_training());
 }
 
+TEST_CASE("BatchNorm2d with a cross-replica sum (SyncBatchNorm in a world of one) equals BatchNorm2d") {
+  // The synchronised path (statistics from two sums over the replicas) with the identity as
+  // the sum: output, gradients and running statistics as the fused batch_norm's.
+  BatchNorm2d plain(3), synced(3);
+  plain.to(kFloat64), synced.to(kFloat64);
+  int sums = 0;
+  synced.cross_replica_sum = [&sums](const Tensor& t) {
+    ++sums;
+    return t * 1.0;  // what a world of one sums to (a new tensor in the graph)
+  };
+  Tensor x = (randn({4, 3, 5, 2}, kFloat64) * 3.0 + 1.5).requires_grad_();
+  Tensor x2 = x.detach().clone().requires_grad_();
+  Tensor w = randn({4, 3, 5, 2}, kFloat64);
+  for (auto* bn : {&plain, &synced}) {
+    bn->weight.detach().data<double>()[1] = 0.5;
+    bn->bias.detach().data<double>()[2] = -1.0;
+  }
+  Tensor y1 = plain(x), y2 = synced(x2);
+  CHECK(sums == 2);
+  CHECK(max_abs_diff(y1, y2) < 1e-12);
+  sum(y1 * w).backward();
+  sum(y2 * w).backward();
+  CHECK(max_abs_diff(x.grad(), x2.grad()) < 1e-12);
+  CHECK(max_abs_diff(plain.weight.grad(), synced.weight.grad()) < 1e-12);
+  CHECK(max_abs_diff(plain.bias.grad(), synced.bias.grad()) < 1e-12);
+  CHECK(max_abs_diff(plain.running_mean, synced.running_mean) < 1e-12);
+  CHECK(max_abs_diff(plain.running_var, synced.running_var) < 1e-12);
+  CHECK(synced.num_batches_tracked.item() == 1);
+  // And against finite differences, in x, weight and bias together.
+  check_grad([&synced](const V& in) {
+    synced.weight = in[1], synced.bias = in[2];
+    return synced(in[0]);
+  }, {randn({3, 3, 2, 2}, kFloat64), randn({3}, kFloat64), randn({3}, kFloat64)});
+  synced.eval();  // evaluation: the running statistics, no sum
+  sums = 0;
+  synced(x2.detach());
+  CHECK(sums == 0);
+  Tensor one = randn({1, 3, 1, 1}, kFloat64);
+  synced.train();
+  CHECK_THROWS_WITH_AS(synced(one), doctest::Contains("more than 1 value per channel"), Error);
+}
+
 TEST_CASE("forward hooks see each call's input and output, and can be removed") {
   Linear lin(3, 2);
   int calls = 0;

@@ -21,6 +21,7 @@
 // the reference's pair compares each block's input with its MLP branch's output.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,12 @@ struct RegulariserOptions {
   int64_t n_projections = 50;   // random directions per block per step
   double p = 2;                 // the Wasserstein order (the paper: 2)
   uint64_t seed = 0;            // of the directions' own generator (reproducible runs)
+  // Data-parallel training: maps this process's rows X_k [n, d] to every process's [R·n, d],
+  // differentiably (distributed::functional::all_gather), so that each distance is measured on
+  // the global batch, as one process with all of it would; every rank then computes the same R
+  // (the directions come from the same seed). Unset: each process's own rows (the reference's
+  // per-GPU batches), whose gradients distributed data parallel averages.
+  std::function<Tensor(const Tensor&)> gather_rows = {};
 };
 
 // Flattens an activation [N, ...] to N points of d = the rest.
@@ -67,6 +74,7 @@ class MaxSWDRegulariser {
       LACOOT_CHECK(x.defined(), "MaxSWDRegulariser: block ", hooks_.paths()[k], " was not run by the last forward pass "
                    "(call penalty() once per forward, after it)");
       Tensor X = as_rows(x), Y = as_rows(y);
+      if (options_.gather_rows) X = options_.gather_rows(X), Y = options_.gather_rows(Y);
       // The directions are drawn on the CPU (the same ones whatever the device) and sent to X's.
       Tensor P = random_projections(X.size(1), options_.n_projections, gen_, X.dtype()).to(X.device());
       Tensor d = max_sliced_wasserstein(X, Y, P, {.p = options_.p});
