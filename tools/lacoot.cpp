@@ -4,6 +4,7 @@
 //   lacoot train --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B]
 //                [--lr LR] [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
 //                [--checkpoint-every N] [--resume] [--skip-nonfinite] [--device D]
+//                [--sync-bn] [--regulariser-batch local|global] [--bucket-cap-mb MB]
 //   lacoot run   --model M --weights W.safetensors --input X.npy --output Y.npy
 //                [--num-classes C] [--in-channels C] [--width W] [--batch-size B] [--device D]
 //   lacoot profile --model M --input-shape C,H,W [--remove a,b] [--json]
@@ -28,14 +29,8 @@
 #include <vector>
 
 #include "data_loaders/splits.hpp"
-#include "lacoot/distributed/ddp.hpp"
+#include "lacoot/distributed/launch.hpp"
 #include "lacoot/lacoot.hpp"
-#if LACOOT_WITH_MPI
-#include "lacoot/distributed/mpi.hpp"
-#endif
-#if LACOOT_WITH_NCCL
-#include "lacoot/distributed/nccl.hpp"
-#endif
 #include "lacoot/io/json.hpp"
 #include "lacoot/io/npy.hpp"
 #include "lacoot/io/safetensors.hpp"
@@ -74,6 +69,7 @@ commands:
             --model M --dataset D --out DIR [--width W] [--epochs E] [--batch-size B] [--lr LR]
             [--lambda L] [--seed S] [--threads T] [--workers K] [--max-steps N]
             [--checkpoint-every N] [--resume] [--skip-nonfinite] [--val-size N] [--device D]
+            [--sync-bn] [--regulariser-batch local|global] [--bucket-cap-mb MB]
           D: fashion-mnist (the Debian package's files), cifar10:PATH (the binary batches),
              tiny-imagenet:PATH (tiny-imagenet-200) or imagefolder:PATH (PATH/train, PATH/test)
           DIR receives model.safetensors, log.csv (one row per epoch: losses, accuracies, each
@@ -86,9 +82,15 @@ commands:
           passes over such batches instead (no update) and counts them.
           Data parallel: started by `mpirun -np N` (a build with MPI), it trains one replica per
           process, each on 1/N of every batch of --batch-size B (B a multiple of N), gradients
-          averaged (BatchNorm statistics per process, as PyTorch's DDP; the regulariser on each
-          process's part of the batch); only rank 0 prints and writes DIR. --resume works with
-          any N that divides B. Give each process its share of the cores (--threads).
+          averaged in buckets of --bucket-cap-mb MB (25) whose all-reduce overlaps backward;
+          only rank 0 prints and writes DIR (summary.json adds the communication's share of the
+          training time). BatchNorm statistics are per process, as PyTorch's DDP, or over the
+          whole batch with --sync-bn (SyncBatchNorm). The regulariser measures each block on
+          each process's part of the batch, the processes' gradients averaged
+          (--regulariser-batch local, the reference's per-GPU batches), or on the whole batch,
+          the activations gathered from every process (global: one process's distance).
+          --resume works with any N that divides B. Give each process its share of the cores
+          (--threads).
   run     eval-mode inference on an NCHW float32 .npy, logits written as .npy
             --model M --weights W.safetensors --input X.npy --output Y.npy
             [--num-classes C] [--in-channels C] [--width W] [--batch-size B] [--device D]
@@ -222,32 +224,13 @@ std::vector<std::string> resume_from(const std::filesystem::path& out, nn::Modul
   return rows;
 }
 
-// The processes this run is spread over: MPI's world when an MPI launcher started several of
-// them (NCCL's for a model on the GPU, where the build has it: one GPU per process), else this
-// process alone.
-std::unique_ptr<distributed::Communicator> make_communicator(const Device& device) {
-  (void)device;  // used only with NCCL
-  if (distributed::launched_world_size() == 1) return std::make_unique<distributed::SingleProcess>();
-#if LACOOT_WITH_NCCL
-  if (device.is_cuda()) return std::make_unique<distributed::NcclCommunicator>();
-#endif
-#if LACOOT_WITH_MPI
-  return std::make_unique<distributed::MpiCommunicator>();
-#else
-  throw Error(lacoot::detail::concat("started as one of ", distributed::launched_world_size(),
-                                     " processes by an MPI launcher, but this lacoot was built without MPI (HINT: "
-                                     "install libopenmpi-dev and rebuild; Meson's summary then says MPI: YES)"));
-#endif
-}
-
 int train_command(const Args& a) {
   const std::string model_name = a.str("model"), dataset_spec = a.str("dataset");
   check_classifier(model_name, "train");
-  Device device = device_option(a);
-  const std::unique_ptr<distributed::Communicator> comm = make_communicator(device);
-#if LACOOT_WITH_NCCL
-  if (auto* gpus = dynamic_cast<distributed::NcclCommunicator*>(comm.get())) device = gpus->device();
-#endif
+  // The processes of this run (alone, or under mpirun), and this one's device.
+  distributed::ProcessGroup group = distributed::init_process_group(device_option(a));
+  const Device device = group.device;
+  const std::unique_ptr<distributed::Communicator>& comm = group.comm;
   const int world = comm->world_size();
   const bool main_rank = comm->is_main();
   if (!main_rank) std::freopen("/dev/null", "w", stdout);  // rank 0 reports; errors still reach stderr
@@ -292,11 +275,21 @@ int train_command(const Args& a) {
   const int64_t max_steps = a.integer("max-steps", 0), every = a.integer("checkpoint-every", 0);
 
   // LaCoOT: J = CE + λ R over the model's removable blocks (method/regulariser.hpp).
+  // Data parallel, the regulariser measures each block on this process's rows (local) or on
+  // every process's (global: distributed::functional::all_gather).
+  const std::string reg_batch = a.str("regulariser-batch", "local");
+  LACOOT_CHECK(reg_batch == "local" || reg_batch == "global", "--regulariser-batch must be local or global, got \"",
+               reg_batch, "\"");
   std::unique_ptr<method::MaxSWDRegulariser> reg;
   if (lambda > 0) {
-    reg = std::make_unique<method::MaxSWDRegulariser>(*model, method::RegulariserOptions{.lambda = lambda, .seed = seed});
+    method::RegulariserOptions ro{.lambda = lambda, .seed = seed};
+    if (reg_batch == "global" && world > 1)
+      ro.gather_rows = [&comm](const Tensor& rows) { return distributed::functional::all_gather(rows, *comm); };
+    reg = std::make_unique<method::MaxSWDRegulariser>(*model, ro);
     hooks.extra_loss = [&] { return reg->penalty(); };
   }
+  const bool sync_bn = a.has("sync-bn");
+  if (sync_bn && world > 1) distributed::convert_sync_batchnorm(*model, *comm);
   std::string header = "epoch,lr,train_loss,train_reg,train_top1,val_loss,val_top1,test_top1,seconds";
   const auto block_paths = nn::blocks(*model);
   for (auto& [path, m] : block_paths) header += (reg ? ",train_maxswd_" + path : std::string()) + ",val_maxswd_" + path;
@@ -318,7 +311,9 @@ int train_command(const Args& a) {
   if (a.has("resume")) hooks.last_checkpoint = good_checkpoint();
   // Data parallel: the replicas start from rank 0's weights and average their gradients.
   std::optional<distributed::DistributedDataParallel> ddp;
-  if (world > 1) ddp.emplace(*model, *comm).attach(hooks);
+  const double bucket_mb = a.number("bucket-cap-mb", 25);
+  LACOOT_CHECK(bucket_mb > 0, "--bucket-cap-mb must be positive, got ", bucket_mb);
+  if (world > 1) ddp.emplace(*model, *comm, distributed::DDPOptions{.bucket_cap_mb = bucket_mb}).attach(hooks);
   int64_t skipped_nonfinite = 0;
   auto checkpoint = [&](int64_t epoch, int64_t step_in_epoch) {
     at.model = model->state_dict();
@@ -400,6 +395,15 @@ int train_command(const Args& a) {
                                {"train_seconds", train_seconds}, {"images_per_second", ips},
                                {"threads", get_num_threads()}, {"seed", static_cast<int64_t>(seed)},
                                {"skipped_nonfinite", skipped_nonfinite}, {"processes", world}});
+  if (ddp) {  // what averaging the gradients cost rank 0: in backward's hooks, and after backward
+    const distributed::DDPStats& st = ddp->stats();
+    summary["sync_bn"] = sync_bn;
+    summary["regulariser_batch"] = reg_batch;
+    summary["buckets"] = static_cast<int64_t>(ddp->num_buckets());
+    summary["communication_seconds_during_backward"] = st.during_backward_seconds;
+    summary["communication_seconds_after_backward"] = st.after_backward_seconds;
+    summary["communication_share"] = train_seconds > 0 ? st.seconds() / train_seconds : 0.0;
+  }
   if (main_rank) write_file_atomic((out / "summary.json").string(), summary.dump(2) + "\n");
   std::printf("test top-1 %.2f%%, val top-1 %.2f%%, %.1f s of training (%.1f img/s); wrote %s\n", test.top1,
               val.top1, train_seconds, ips, out.string().c_str());
@@ -423,8 +427,8 @@ int main(int argc, char** argv) {
     if (command == "train")
       return train_command(Args(argc, argv, 2, {"model", "dataset", "out", "width", "epochs", "batch-size", "lr",
                                                 "lambda", "seed", "threads", "workers", "max-steps", "checkpoint-every",
-                                                "device", "val-size"},
-                                {"resume", "skip-nonfinite"}));
+                                                "device", "val-size", "regulariser-batch", "bucket-cap-mb"},
+                                {"resume", "skip-nonfinite", "sync-bn"}));
     if (command == "run")
       return run_command(Args(argc, argv, 2, {"model", "weights", "input", "output", "num-classes", "in-channels",
                                               "width", "batch-size", "device"}));
