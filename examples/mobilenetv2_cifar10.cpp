@@ -28,6 +28,8 @@ using namespace lacoot;
 const char* kUsage = R"(usage: mobilenetv2_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
                            [--val-size 5000] [--threads 2] [--device cpu]
                            [--max-steps N] [--out mobilenetv2_cifar10.safetensors]
+Under `mpirun -np N` (a build with MPI): data parallel, each process on 1/N of every batch
+(the batch a multiple of N); rank 0 prints and writes.
 )";
 
 int main(int argc, char** argv) try {
@@ -40,8 +42,10 @@ int main(int argc, char** argv) try {
 
   // 1. Data: as example 3.
   data::Splits cifar = examples::cifar10_splits(args.str("data"), args.integer("val-size", 5000), /*seed=*/0);
-  const Device device = train::device_option(args);  // --device cuda: on the GPU
-  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256, /*pin_memory=*/device.is_cuda());
+  // --device cuda: on the GPU. Under `mpirun -np N`: N processes, each on 1/N of every batch.
+  const examples::Processes processes(train::device_option(args));
+  const Device device = processes.device();
+  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256, processes, /*pin_memory=*/device.is_cuda());
 
   // 2. The model: torchvision's names (features.0 .. features.18, classifier.1).
   auto model = models::mobilenet_v2_cifar({.num_classes = 10});
@@ -55,7 +59,7 @@ int main(int argc, char** argv) try {
 
   // 4. Train, validate each epoch, test once, save (lacoot run --model mobilenet_v2-cifar).
   examples::fit(*model, sgd, &decay, loaders, epochs, args.integer("max-steps", 0));
-  examples::test_and_save(*model, loaders.test, args.str("out", "mobilenetv2_cifar10.safetensors"),
+  examples::test_and_save(*model, loaders, args.str("out", "mobilenetv2_cifar10.safetensors"),
                           {{"model", "mobilenet_v2-cifar"}, {"dataset", "cifar10"}});
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "mobilenetv2_cifar10: %s\n", e.what());

@@ -29,6 +29,8 @@ using namespace lacoot;
 const char* kUsage = R"(usage: resnet18_cifar10 --data PATH [--epochs 160] [--batch-size 128] [--lr 0.1]
                         [--val-size 5000] [--threads 2] [--device cpu]
                         [--max-steps N] [--out resnet18_cifar10.safetensors]
+Under `mpirun -np N` (a build with MPI): data parallel, each process on 1/N of every batch
+(the batch a multiple of N); rank 0 prints and writes.
 )";
 
 int main(int argc, char** argv) try {
@@ -41,8 +43,10 @@ int main(int argc, char** argv) try {
 
   // 1. Data: 45,000 / 5,000 / 10,000 images, flipped and shifted for training (common.hpp).
   data::Splits cifar = examples::cifar10_splits(args.str("data"), args.integer("val-size", 5000), /*seed=*/0);
-  const Device device = train::device_option(args);  // --device cuda: on the GPU
-  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256, /*pin_memory=*/device.is_cuda());
+  // --device cuda: on the GPU. Under `mpirun -np N`: N processes, each on 1/N of every batch.
+  const examples::Processes processes(train::device_option(args));
+  const Device device = processes.device();
+  examples::Loaders loaders(cifar, batch, /*eval_batch_size=*/256, processes, /*pin_memory=*/device.is_cuda());
 
   // 2. The model: torchvision's names (conv1, layer1.0.conv1, ..., fc); LaCoOT may remove
   //    layer1.1 .. layer4.1, the blocks that keep their input's shape.
@@ -58,7 +62,7 @@ int main(int argc, char** argv) try {
   // 4. Train, validating after every epoch; then test once and save the weights
   //    (lacoot run --model resnet18-cifar reads them).
   examples::fit(*model, sgd, &decay, loaders, epochs, args.integer("max-steps", 0));
-  examples::test_and_save(*model, loaders.test, args.str("out", "resnet18_cifar10.safetensors"),
+  examples::test_and_save(*model, loaders, args.str("out", "resnet18_cifar10.safetensors"),
                           {{"model", "resnet18-cifar"}, {"dataset", "cifar10"}});
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "resnet18_cifar10: %s\n", e.what());

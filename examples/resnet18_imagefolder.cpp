@@ -36,6 +36,8 @@ using namespace lacoot;
 const char* kUsage = R"(usage: resnet18_imagefolder --data PATH --weights resnet18_imagenet.safetensors
                             [--epochs 50] [--batch-size 16] [--lr 1e-4] [--threads 2] [--device cpu] [--max-steps N]
                             [--out resnet18_imagefolder.safetensors]
+Under `mpirun -np N` (a build with MPI): data parallel, each process on 1/N of every batch
+(the batch a multiple of N); rank 0 prints and writes.
 )";
 
 int main(int argc, char** argv) try {
@@ -49,8 +51,10 @@ int main(int argc, char** argv) try {
 
   // 1. Data: the class folders decide the number of classes.
   data::Splits folder = data::load_splits("imagefolder:" + args.str("data"), /*seed=*/0);
-  const Device device = train::device_option(args);  // --device cuda: on the GPU
-  examples::Loaders loaders(folder, batch, /*eval_batch_size=*/batch, /*pin_memory=*/device.is_cuda());
+  // --device cuda: on the GPU. Under `mpirun -np N`: N processes, each on 1/N of every batch.
+  const examples::Processes processes(train::device_option(args));
+  const Device device = processes.device();
+  examples::Loaders loaders(folder, batch, /*eval_batch_size=*/batch, processes, /*pin_memory=*/device.is_cuda());
   std::printf("%lld classes: %lld training, %lld validation, %lld test images\n",
               static_cast<long long>(folder.num_classes), static_cast<long long>(folder.train->size()),
               static_cast<long long>(folder.val->size()), static_cast<long long>(folder.test->size()));
@@ -78,7 +82,7 @@ int main(int argc, char** argv) try {
 
   // 4. Train (no schedule), validate each epoch, test once, save (lacoot run --model resnet18).
   examples::fit(*model, adam, /*per_epoch=*/nullptr, loaders, epochs, args.integer("max-steps", 0));
-  examples::test_and_save(*model, loaders.test, args.str("out", "resnet18_imagefolder.safetensors"),
+  examples::test_and_save(*model, loaders, args.str("out", "resnet18_imagefolder.safetensors"),
                           {{"model", "resnet18"}, {"dataset", "imagefolder"},
                            {"num_classes", std::to_string(folder.num_classes)}});
 } catch (const train::UsageError& e) {

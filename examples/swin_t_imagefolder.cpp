@@ -35,6 +35,8 @@ const char* kUsage = R"(usage: swin_t_imagefolder --data PATH [--layout imagefol
                           [--weights swin_t_imagenet.safetensors] [--epochs E] [--batch-size B] [--lr 1e-3]
                           [--lambda 1] [--pair block|mlp] [--delta 1] [--val-size N] [--threads 2]
                           [--device cpu] [--max-steps N] [--out swin_t_imagefolder.safetensors]
+Under `mpirun -np N` (a build with MPI): data parallel, each process on 1/N of every batch
+(the batch a multiple of N); rank 0 prints and writes.
 )";
 
 int main(int argc, char** argv) try {
@@ -53,8 +55,10 @@ int main(int argc, char** argv) try {
 
   // 1. Data at the dataset's resolution; the class folders decide the number of classes.
   data::Splits data = data::load_splits(dataset, /*seed=*/0, args.integer("val-size", 0));
-  const Device device = train::device_option(args);  // --device cuda: on the GPU
-  examples::Loaders loaders(data, batch, /*eval_batch_size=*/batch, /*pin_memory=*/device.is_cuda());
+  // --device cuda: on the GPU. Under `mpirun -np N`: N processes, each on 1/N of every batch.
+  const examples::Processes processes(train::device_option(args));
+  const Device device = processes.device();
+  examples::Loaders loaders(data, batch, /*eval_batch_size=*/batch, processes, /*pin_memory=*/device.is_cuda());
   std::printf("%lld classes: %lld training, %lld validation, %lld test images, %lldx%lld\n",
               static_cast<long long>(data.num_classes), static_cast<long long>(data.train->size()),
               static_cast<long long>(data.val->size()), static_cast<long long>(data.test->size()),
@@ -110,7 +114,7 @@ int main(int argc, char** argv) try {
 
   // 5. Test once more and save the collapsed model; its metadata names the removed blocks, so
   //    that `lacoot run --model swin_t` removes them again.
-  examples::test_and_save(*model, loaders.test, args.str("out", "swin_t_imagefolder.safetensors"),
+  examples::test_and_save(*model, loaders, args.str("out", "swin_t_imagefolder.safetensors"),
                           {{"model", "swin_t"}, {"dataset", layout}, {"num_classes", std::to_string(data.num_classes)},
                            {"removed_blocks", lacoot::detail::join(kept.removed, ",")}});
 } catch (const train::UsageError& e) {

@@ -48,21 +48,29 @@ struct Result {
   bool says(const std::string& s) const { return output.find(s) != std::string::npos; }
 };
 
+// How many times `what` occurs in `text`.
+int count_of(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // The folder holding the example programs; empty when the build has none.
 std::string examples_dir() {
   const char* dir = std::getenv("LACOOT_EXAMPLES");
   return dir ? dir : "";
 }
 
-// Runs `examples/<name> <args>` through the shell and returns its exit status and output.
-Result run_example(const std::string& name, const std::string& args) {
+// Runs `examples/<name> <args>` through the shell, after `launcher` (empty: alone), and returns
+// its exit status and output.
+Result run_example(const std::string& name, const std::string& args, const std::string& launcher = "") {
   const fs::path exe = fs::absolute(fs::path(examples_dir()) / name);
   REQUIRE_MESSAGE(fs::exists(exe), exe.string() << " is missing (build it: meson compile -C BUILD examples/" << name
                                                 << "; meson test rebuilds only the test programs)");
   TempDir logs("examples_log");
   const fs::path log = logs / "out.log";
   // In a folder of its own, so that an output folder left to its default lands there, not in the tree.
-  const int raw = std::system(("cd " + logs.path().string() + " && " + exe.string() + " " + args + " > " +
+  const int raw = std::system(("cd " + logs.path().string() + " && " + launcher + exe.string() + " " + args + " > " +
                                log.string() + " 2>&1").c_str());
   Result r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
@@ -268,6 +276,33 @@ TEST_CASE("example 5, vgg16_cifar10: trains on CIFAR-10 batches and saves weight
   }
   check_cifar_example("vgg16_cifar10", [] { return models::vgg16_bn({.num_classes = 10, .cifar_head = true}); },
                       "vgg16_bn-cifar");
+}
+
+TEST_CASE("the examples under mpirun -np 2: data parallel, rank 0 alone reports and saves") {
+  const char* mpirun = std::getenv("LACOOT_MPIRUN");
+  if (mpirun == nullptr || *mpirun == 0) {
+    MESSAGE("skipped: this build has no MPI (install libopenmpi-dev and openmpi-bin; Meson then says MPI: YES)");
+    return;
+  }
+  // As tests/distributed/test_distributed.cpp launches: as root only when told, one thread per
+  // rank, LeakSanitizer off in MPI's processes (Open MPI's plugins leave blocks at exit).
+  const std::string launcher = std::string(::geteuid() == 0 ? "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " : "") +
+                               "OMP_NUM_THREADS=1 LSAN_OPTIONS=detect_leaks=0 " + mpirun + " -np 2 --oversubscribe ";
+  TempDir dir("examples_mpi");
+  write_cifar10(dir / "cifar-10-batches-bin", /*per_batch=*/2, /*test=*/2);
+  const std::string out = (dir / "w.safetensors").string();
+  Result r = run_example("mobilenetv2_cifar10", "--data " + dir.path().string() + " --max-steps 2 --batch-size 4 "
+                         "--val-size 2 --out " + out, launcher);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.says("data parallel: 2 processes (mpi)"));
+  CHECK(count_of(r.output, "test top-1") == 1);  // rank 1 trains and tests too, silently
+  CHECK(count_of(r.output, "wrote ") == 1);
+  CHECK_NOTHROW(models::mobilenet_v2_cifar({.num_classes = 10})->load_state_dict(load_safetensors(out).tensors, true));
+  r = run_example("mobilenetv2_cifar10", "--data " + dir.path().string() + " --max-steps 2 --batch-size 3 "
+                  "--val-size 2 --out " + out, launcher);
+  CHECK(r.status != 0);
+  CHECK(r.says("--batch-size 3 does not split evenly among 2 processes"));
 }
 
 TEST_CASE("example 6, resnet18_imagefolder: fine-tunes given ResNet-18 weights with a new head") {
