@@ -48,7 +48,7 @@ inline data::Splits cifar10_splits(const std::string& path, int64_t val_size, ui
 class Processes {
  public:
   explicit Processes(Device device) : group_(distributed::init_process_group(device)) {
-    if (!is_main()) std::freopen("/dev/null", "w", stdout);  // rank 0 reports; errors still reach stderr
+    group_.quiet_unless_main();
     if (world() > 1) std::printf("data parallel: %d processes (%s)\n", world(), group_.comm->backend().c_str());
   }
   distributed::Communicator& comm() const { return *group_.comm; }
@@ -57,11 +57,7 @@ class Processes {
   bool is_main() const { return group_.comm->is_main(); }
   data::Shard shard() const { return {.num_replicas = world(), .rank = group_.comm->rank()}; }
   // This process's part of a batch of `batch_size`.
-  int64_t share_of(int64_t batch_size) const {
-    LACOOT_CHECK(batch_size % world() == 0, "--batch-size ", batch_size, " does not split evenly among ", world(),
-                 " processes (HINT: a multiple of ", world(), ")");
-    return batch_size / world();
-  }
+  int64_t share_of(int64_t batch_size) const { return group_.share_of(batch_size); }
 
  private:
   distributed::ProcessGroup group_;

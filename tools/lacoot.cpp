@@ -233,7 +233,7 @@ int train_command(const Args& a) {
   const std::unique_ptr<distributed::Communicator>& comm = group.comm;
   const int world = comm->world_size();
   const bool main_rank = comm->is_main();
-  if (!main_rank) std::freopen("/dev/null", "w", stdout);  // rank 0 reports; errors still reach stderr
+  group.quiet_unless_main();
   const std::filesystem::path out = a.str("out");
   if (main_rank) prepare_output_folder(out, "--out");
   const double lambda = a.number("lambda", 0);
@@ -246,8 +246,7 @@ int train_command(const Args& a) {
   r.epochs = a.integer("epochs", r.epochs);
   r.batch_size = a.integer("batch-size", r.batch_size);
   r.lr = a.number("lr", r.lr);
-  LACOOT_CHECK(r.batch_size % world == 0, "--batch-size ", r.batch_size, " does not split evenly among ", world,
-               " processes (HINT: a multiple of ", world, ")");
+  const int64_t local_batch = group.share_of(r.batch_size);
   data::Splits data = data::load_splits(dataset_spec, seed, a.integer("val-size", 0));
 
   nn::ModulePtr model = models::make_model(model_name, {.num_classes = data.num_classes,
@@ -255,7 +254,7 @@ int train_command(const Args& a) {
   model->to(device);
   const int workers = static_cast<int>(a.integer("workers", 1));
   const bool pin = device.is_cuda();  // batches in pinned memory, copied while the GPU works
-  data::DataLoader train_loader(data.train, {.batch_size = r.batch_size / world, .shuffle = true, .seed = seed,
+  data::DataLoader train_loader(data.train, {.batch_size = local_batch, .shuffle = true, .seed = seed,
                                              .num_workers = workers, .transform = data.train_transform,
                                              .pin_memory = pin, .shard = {.num_replicas = world, .rank = comm->rank()}});
   data::DataLoader val_loader(data.val, {.batch_size = 256, .num_workers = workers, .transform = data.eval_transform,

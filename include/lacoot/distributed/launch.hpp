@@ -8,6 +8,7 @@
 // Leaves out: launching (mpirun's, or Slurm's srun's) and rendezvous by address and port (MPI's).
 #pragma once
 
+#include <cstdio>
 #include <memory>
 
 #include "communicator.hpp"
@@ -24,6 +25,18 @@ namespace lacoot::distributed {
 struct ProcessGroup {
   std::unique_ptr<Communicator> comm;
   Device device;
+
+  // Rank 0 reports: the other ranks' stdout goes to /dev/null (their errors still reach stderr).
+  void quiet_unless_main() const {
+    if (!comm->is_main()) std::freopen("/dev/null", "w", stdout);
+  }
+  // This process's part of a global batch of batch_size (--batch-size), which must split evenly.
+  int64_t share_of(int64_t batch_size) const {
+    const int world = comm->world_size();
+    LACOOT_CHECK(batch_size % world == 0, "--batch-size ", batch_size, " does not split evenly among ", world,
+                 " processes (HINT: a multiple of ", world, ")");
+    return batch_size / world;
+  }
 };
 
 // Started alone: a world of one (SingleProcess). Started by an MPI launcher among several: MPI's
