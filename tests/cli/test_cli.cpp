@@ -120,8 +120,8 @@ TEST_CASE("lacoot run: bad input is one clear line and exit status 1; a bad comm
 
 TEST_CASE("lacoot train: a few steps write model.safetensors, log.csv and summary.json") {
   TempDir dir;
-  Result r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 8 --epochs 1 --max-steps 3 "
-                    "--batch-size 32 --threads 2 --out " + dir / "run");
+  Result r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 4 --epochs 1 --max-steps 3 "
+                    "--batch-size 32 --val-size 512 --threads 2 --out " + dir / "run");
   INFO(r.output);
   REQUIRE(r.status == 0);
   Safetensors w = load_safetensors(dir / "run/model.safetensors");
@@ -145,7 +145,7 @@ TEST_CASE("lacoot train: a few steps write model.safetensors, log.csv and summar
   CHECK(r.output.find("nowhere") != std::string::npos);
 
   // --device cuda trains on the GPU, or, where there is none, on the CPU after saying so once.
-  r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 8 --epochs 1 --max-steps 1 "
+  r = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 4 --epochs 1 --max-steps 1 "
                  "--batch-size 32 --val-size 256 --device cuda --out " + dir / "run3");
   INFO(r.output);
   CHECK(r.status == 0);
@@ -159,8 +159,8 @@ TEST_CASE("lacoot train: a few steps write model.safetensors, log.csv and summar
 TEST_CASE("lacoot train --resume continues exactly: stopped at step 6 and resumed equals 10 steps straight") {
   // With the regulariser on, so that its directions' generator is resumed too.
   TempDir dir;
-  const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 32 "
-                             "--threads 2 --epochs 2 --lambda 0.5 ";
+  const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 4 --batch-size 32 "
+                             "--threads 2 --epochs 2 --lambda 0.5 --val-size 512 ";
   REQUIRE(run_lacoot(common + "--max-steps 10 --out " + dir / "straight").status == 0);
   Result first = run_lacoot(common + "--max-steps 6 --checkpoint-every 4 --out " + dir / "stopped");
   INFO(first.output);
@@ -187,7 +187,7 @@ TEST_CASE("lacoot train killed by SIGKILL mid-epoch and resumed ends bit-identic
   // 4 of 40, every step inside epoch 1) is there; the exit status 137 shows it was killed, not
   // finished.
   TempDir dir;
-  const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 32 "
+  const std::string common = "train --model resnet18-cifar --dataset fashion-mnist --width 4 --batch-size 32 "
                              "--threads 2 --epochs 1 --lambda 0.5 --val-size 512 --max-steps 40 ";
   REQUIRE(run_lacoot(common + "--out " + dir / "straight").status == 0);
   REQUIRE(std::getenv("LACOOT") != nullptr);
@@ -316,7 +316,7 @@ TEST_CASE("lacoot profile: removable regions found in the graph, marked or not, 
 
 TEST_CASE("lacoot collapse: Algorithm 1 on a briefly trained model writes the trajectory, plots and weights") {
   TempDir dir;
-  Result t = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 8 --batch-size 64 --threads 2 "
+  Result t = run_lacoot("train --model resnet18-cifar --dataset fashion-mnist --width 4 --batch-size 64 --threads 2 "
                         "--epochs 1 --max-steps 30 --lambda 1 --val-size 512 --out " + dir / "run");
   INFO(t.output);
   REQUIRE(t.status == 0);
@@ -329,7 +329,7 @@ TEST_CASE("lacoot collapse: Algorithm 1 on a briefly trained model writes the tr
   REQUIRE(steps.size() == 5);  // dense, then the 4 blocks one by one
   CHECK(j.find("chosen")->as_int64() == 4);  // δ = 100 points: every removal is within it
   for (std::size_t s = 0; s < 5; ++s) {
-    // Width 8 is 1/8 of the channels: MACs differ from the full model's, but each removal of a
+    // Width 4 is 1/16 of the channels: MACs differ from the full model's, but each removal of a
     // stage's second block lowers them, and the CPL drops by 2 per block.
     CAPTURE(s);
     CHECK(steps.as_array()[s].find("removed")->size() == s);
