@@ -9,9 +9,10 @@
 //   model      DiT with patch 4 (64 tokens), hidden 96, 6 blocks, 4 heads, 10 classes, class
 //              dropout 0.1 (for guidance), a learned variance
 //   dense      AdamW (lr 3e-4, no weight decay), batch 64, --steps steps of the DDPM loss
-//   fine-tune  from the dense weights, --finetune-steps more steps twice, the same batches:
-//              once with λ · the mean over blocks of MaxSWD(block input, block output), once
-//              without
+//   fine-tune  from the dense weights, --finetune-steps more steps twice, on the same batches,
+//              timesteps, noise and dropped labels (each run starts from fixed seeds, so it is
+//              the same whether the dense DiT was trained or loaded): once with λ · the mean
+//              over blocks of MaxSWD(block input, block output), once without
 //   collapse   the --remove blocks of the regularised model with the smallest distance on
 //              validation batches (Algorithm 1's ordering) are replaced by the identity, in both
 //              fine-tuned models and in the dense one (the paper's comparison: the pre-trained
@@ -50,7 +51,7 @@
 
 using namespace lacoot;
 
-const char* kUsage = R"(usage: dit_fashion_mnist [--steps 4000] [--finetune-steps 1000] [--lambda 1] [--remove 2]
+const char* kUsage = R"(usage: dit_fashion_mnist [--steps 4000] [--finetune-steps 2000] [--lambda 1] [--remove 2]
                          [--hidden 96] [--depth 6] [--heads 4] [--patch 4] [--batch-size 64] [--lr 3e-4]
                          [--samples 500] [--sample-steps 50] [--cfg-scale 1.5]
                          [--classifier W.safetensors | --classifier-epochs 2] [--dense W.safetensors]
@@ -220,7 +221,7 @@ int main(int argc, char** argv) try {
   if (args.has("threads")) set_num_threads(static_cast<int>(args.integer("threads", 2)));
   const int64_t max_steps = args.integer("max-steps", 0);
   auto capped = [&](int64_t n) { return max_steps > 0 ? std::min(n, max_steps) : n; };
-  const int64_t steps = capped(args.integer("steps", 4000)), finetune = capped(args.integer("finetune-steps", 1000));
+  const int64_t steps = capped(args.integer("steps", 4000)), finetune = capped(args.integer("finetune-steps", 2000));
   const int64_t remove = args.integer("remove", 2), samples = args.integer("samples", 500);
   const double lambda = args.number("lambda", 1.0), lr = args.number("lr", 3e-4), cfg = args.number("cfg-scale", 1.5);
   const models::DiTOptions dit_options{.input_size = 32, .patch_size = args.integer("patch", 4), .in_channels = 1,
@@ -301,12 +302,19 @@ int main(int argc, char** argv) try {
     m->load_state_dict(dense->state_dict());
     return m;
   };
+  // Each starts from the loader's first epoch and a reseeded global generator (class dropout
+  // draws from it), so that the two differ only by the regulariser.
+  auto fine_tune = [&](models::DiT& m, method::MaxSWDRegulariser* reg, const char* label) {
+    train_loader.set_epoch(0);
+    manual_seed(2);
+    train_steps(m, process, train_loader, finetune, lr, 2, reg, label);
+  };
   auto lacoot_dit = copy_of_dense(), plain_dit = copy_of_dense();
   {
     method::MaxSWDRegulariser reg(*lacoot_dit, {.lambda = lambda, .seed = 3});
-    train_steps(*lacoot_dit, process, train_loader, finetune, lr, 2, &reg, "fine-tune with LaCoOT");
+    fine_tune(*lacoot_dit, &reg, "fine-tune with LaCoOT");
   }
-  train_steps(*plain_dit, process, train_loader, finetune, lr, 2, nullptr, "fine-tune without");
+  fine_tune(*plain_dit, nullptr, "fine-tune without");
   save(*lacoot_dit, "lacoot");
   save(*plain_dit, "plain");
 
