@@ -305,9 +305,10 @@ int main(int argc, char** argv) try {
   // Each starts from the loader's first epoch and a reseeded global generator (class dropout
   // draws from it), so that the two differ only by the regulariser.
   auto fine_tune = [&](models::DiT& m, method::MaxSWDRegulariser* reg, const char* label) {
+    const uint64_t seed = 2;  // the timesteps and noise (train_steps' generator), the dropped labels
     train_loader.set_epoch(0);
-    manual_seed(2);
-    train_steps(m, process, train_loader, finetune, lr, 2, reg, label);
+    manual_seed(seed);
+    train_steps(m, process, train_loader, finetune, lr, seed, reg, label);
   };
   auto lacoot_dit = copy_of_dense(), plain_dit = copy_of_dense();
   {
