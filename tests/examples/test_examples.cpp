@@ -421,6 +421,18 @@ TEST_CASE("example 8, dit_fashion_mnist: the whole run in miniature writes its g
   CHECK(r.status == 1);
   CHECK_MESSAGE(r.says("pos_embed"), r.output);  // a DiT of another width: the mismatched keys are named
 
+  // Another --seed from the same dense DiT and judge: other fine-tunes and other samples (the
+  // dense row differs only by its sampling noise), and the seed is in the summary.
+  r = run_example("dit_fashion_mnist", tiny + saved + " --seed 1 --out " + (dir / "seed1").string());
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  const Json seed1 = parse_json(read_file((dir / "seed1" / "summary.json").string()));
+  CHECK(seed1.find("seed")->as_double() == 1);
+  CHECK(summary.find("seed")->as_double() == 0);
+  for (std::size_t i : {0, 1, 2})
+    CHECK_MESSAGE(seed1.find("models")->as_array()[i].find("frechet_distance")->as_double() !=
+                      models[i].find("frechet_distance")->as_double(),
+                  models[i].find("model")->as_string());
+  CHECK(run_example("dit_fashion_mnist", "--seed -1").status == 2);
   CHECK(run_example("dit_fashion_mnist", "--remove 3 --depth 3").status == 2);
   CHECK(run_example("dit_fashion_mnist", "--samples 15").status == 2);
   r = run_example("dit_fashion_mnist",
