@@ -138,9 +138,10 @@ TEST_CASE("conv2d float32 agrees with float64 on a larger layer, forward and bac
     Shape x, w;
     Conv2dOptions opt;
   };
-  // Planes of at most 16 values (4×4, 4×4 -> 2×2, 3×5 dilated), and rows of at most 16 (9×9
-  // and 16×16 at stride 2) take, in float32 with AVX-512, the in-register im2col of
-  // im2col.hpp; float64 takes the table, an independent reference.
+  // Planes of at most 16 values (4×4, 4×4 -> 2×2, 3×5 dilated), rows of at most 16 (9×9
+  // and 16×16 at stride 2) take, in float32 with AVX-512, and same-width planes of 17 to 64
+  // values with AVX2 or AVX-512, the in-register im2col of im2col.hpp; float64 takes the table or the plane
+  // copies, an independent reference.
   const Case cases[] = {{{3, 8, 16, 16}, {16, 8, 3, 3}, {.padding = 1}},
                         {{3, 8, 16, 16}, {16, 8, 1, 1}, {}},
                         {{40, 16, 2, 2}, {8, 16, 3, 3}, {.padding = 1}},
@@ -148,7 +149,14 @@ TEST_CASE("conv2d float32 agrees with float64 on a larger layer, forward and bac
                         {{20, 16, 4, 4}, {24, 16, 3, 3}, {.padding = 1}},
                         {{20, 8, 4, 4}, {16, 8, 3, 3}, {.stride = 2, .padding = 1}},
                         {{9, 4, 3, 5}, {8, 4, 2, 3}, {.padding = 1, .dilation = {1, 2}}},
-                        {{4, 8, 16, 16}, {16, 8, 3, 3}, {.stride = 2, .padding = 1}}};
+                        {{4, 8, 16, 16}, {16, 8, 3, 3}, {.stride = 2, .padding = 1}},
+                        // Stride 1, as wide as the input ("same" width), 17 to 64 positions: the
+                        // chunked im2col of im2col.hpp (8×8; 5×7, a ragged last chunk; dilated;
+                        // a 3×1 kernel that shortens the plane).
+                        {{6, 16, 8, 8}, {16, 16, 3, 3}, {.padding = 1}},
+                        {{5, 8, 5, 7}, {8, 8, 3, 3}, {.padding = 1}},
+                        {{3, 4, 7, 7}, {8, 4, 3, 3}, {.padding = 2, .dilation = 2}},
+                        {{3, 4, 7, 9}, {8, 4, 3, 1}, {}}};
   for (const Case& c : cases) {
     Tensor x = randn(c.x, kFloat64), w = randn(c.w, kFloat64), b = randn({c.w[0]}, kFloat64);
     Tensor x32 = x.to(kFloat32), w32 = w.to(kFloat32), b32 = b.to(kFloat32);

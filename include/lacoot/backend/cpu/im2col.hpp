@@ -3,8 +3,9 @@
 // Holds: ConvShape (every size of one conv2d call), conv_output_size, Tap (where one kernel tap
 // reads) and Im2col, which copies receptive fields into columns (im2col) and adds columns back
 // onto an input gradient (col2im).
-// Needs: core/parallel.hpp; AVX-512F, where the build targets it, for the float32 paths that
-// keep a small plane or row in one register (below).
+// Needs: core/parallel.hpp; AVX-512F (or AVX2, for one of them; SimdFloat of sgemm_kernel.hpp),
+// where the build targets it, for the float32 paths that keep a small plane, row or chunk in
+// one register (below).
 // Leaves out: the products themselves (conv.hpp) and direct depthwise loops (depthwise.hpp).
 //
 // im2col (Chellapilla, Puri, Simard, "High performance convolutional neural networks for
@@ -25,8 +26,10 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
+#include "sgemm_kernel.hpp"  // SimdFloat
 
 namespace lacoot::backend::cpu {
+
 
 // Every size of one conv2d call. Input [N, C, H, W], weight [O, C/groups, kh, kw], output
 // [N, O, Ho, Wo]; stride (sh, sw), padding (ph, pw), dilation (dh, dw).
@@ -108,6 +111,8 @@ inline std::vector<Tap> conv_taps(const ConvShape& s) {
 // 4×4), each output row of a tap is one permutation of an input row. Measured on one core,
 // 16 images at a time: 256 channels of 4×4, im2col 0.50 -> 0.13 ms and col2im 0.43 -> 0.09 ms;
 // 64 channels, 16×16 -> 8×8 (4 images), im2col 0.064 -> 0.028 ms, col2im 0.093 -> 0.042 ms.
+// With AVX2 or AVX-512, same-width planes of 17 to 64 values (8×8) go by chunks of one
+// register, each a masked load of the plane at the tap's offset (same_columns).
 class Im2col {
  public:
   explicit Im2col(const ConvShape& s)
@@ -117,6 +122,9 @@ class Im2col {
 #if defined(__AVX512F__)
     in_register_ = s.P() <= 16 && s.H * s.W <= 16;
     rows_in_register_ = !in_register_ && small_ && s.W <= 16 && s.Wo <= 16;
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+    same_in_register_ = !small_ && same_width(s) && s.P() <= 64 && s.H * s.W <= 64;
 #endif
     for (const Tap& t : taps_) {
       edges_.emplace_back();
@@ -132,6 +140,9 @@ class Im2col {
 #if defined(__AVX512F__)
     if (in_register_) register_taps_ = register_taps(source_, s.kh * s.kw, s.P());
     if (rows_in_register_) register_taps_ = row_taps(taps_, s);
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+    if (same_in_register_) same_chunk_masks();
 #endif
   }
 
@@ -228,6 +239,10 @@ class Im2col {
   // The kh·kw rows of one (image, channel) plane x_c [H, W]: tap t at cols + t·ld.
   template <class T>
   void plane_columns(const T* x_c, T* cols, int64_t ld) const {
+#if defined(__AVX2__) && defined(__FMA__)
+    if constexpr (std::is_same_v<T, float>)
+      if (same_in_register_) return same_columns(x_c, cols, ld);
+#endif
     const int64_t Wo = s_.Wo;
     for (std::size_t tap = 0; tap < taps_.size(); ++tap) {
       const Tap& t = taps_[tap];
@@ -258,6 +273,10 @@ class Im2col {
 
   template <class T>
   void plane_add_back(T* cols, int64_t ld, T* dx_c) const {
+#if defined(__AVX2__) && defined(__FMA__)
+    if constexpr (std::is_same_v<T, float>)
+      if (same_in_register_) return same_add_back(cols, ld, dx_c);
+#endif
     const int64_t Wo = s_.Wo;
     for (std::size_t tap = 0; tap < taps_.size(); ++tap) {
       const Tap& t = taps_[tap];
@@ -277,6 +296,83 @@ class Im2col {
       }
     }
   }
+
+#if defined(__AVX2__) && defined(__FMA__)
+  // Same-width planes by chunks of W floats, one register (same_in_register_; W = 16 with
+  // AVX-512, 8 with AVX2): output entry i of tap t reads input entry i + shift_t of the flat
+  // plane, so each chunk of outputs is one masked load of the plane at that offset (lanes that
+  // read padding, or whose window wrapped around a row edge, masked off: they load 0 and touch
+  // no memory) and one store. This replaces, per tap, a copy, two fills and the fix-up of the
+  // wrapped columns, calls that cost more than the data they move on small planes (the 3×3
+  // layers at 8 pixels: 9 taps of 55 floats). Used up to 64 values a plane: on one Zen 3 core
+  // (AVX2), 4 images of 128 channels at 8×8, im2col took 62-93 µs against 94-101 by copies,
+  // col2im 74-108 against 108-116; on 16×16 planes col2im by chunks was slower (32 against
+  // 23-38 µs), the long copies there costing little more than the data.
+  using Lanes = detail::SimdFloat;
+  void same_columns(const float* x_c, float* cols, int64_t ld) const {
+    constexpr int64_t W = Lanes::kWidth;
+    const int64_t P = s_.P(), chunks = (P + W - 1) / W;
+    const Lanes::Mask tail = Lanes::first(static_cast<int>(P - (chunks - 1) * W));
+    for (std::size_t tap = 0; tap < taps_.size(); ++tap) {
+      float* row = cols + static_cast<int64_t>(tap) * ld;
+      const Lanes::StoredMask* mask = same_out_masks_.data() + static_cast<int64_t>(tap) * chunks;
+      const float* src = x_c + same_shift(taps_[tap]);
+      for (int64_t j = 0; j < chunks; ++j) {
+        const Lanes::Reg v = Lanes::load(Lanes::mask(mask[j]), src + j * W);
+        if (j + 1 < chunks) Lanes::store(row + j * W, v);
+        else Lanes::store(row + j * W, tail, v);
+      }
+    }
+  }
+
+  // The adjoint, by chunks of inputs: input u receives, tap by tap (the order of the plane
+  // path), row entry u − shift_t of each tap that reads it. The sum stays in a register over
+  // the taps and is added onto dx once.
+  void same_add_back(const float* cols, int64_t ld, float* dx_c) const {
+    constexpr int64_t W = Lanes::kWidth;
+    const int64_t HW = s_.H * s_.W, chunks = (HW + W - 1) / W;
+    const Lanes::Mask tail = Lanes::first(static_cast<int>(HW - (chunks - 1) * W));
+    for (int64_t k = 0; k < chunks; ++k) {
+      const bool full = k + 1 < chunks;
+      Lanes::Reg acc = full ? Lanes::load(dx_c + k * W) : Lanes::load(tail, dx_c + k * W);
+      for (std::size_t tap = 0; tap < taps_.size(); ++tap) {
+        const Lanes::Mask m = Lanes::mask(same_in_masks_[tap * static_cast<std::size_t>(chunks) + static_cast<std::size_t>(k)]);
+        const float* row = cols + static_cast<int64_t>(tap) * ld - same_shift(taps_[tap]);
+        acc = Lanes::add(acc, Lanes::load(m, row + k * W));
+      }
+      if (full) Lanes::store(dx_c + k * W, acc);
+      else Lanes::store(dx_c + k * W, tail, acc);
+    }
+  }
+
+  int64_t same_shift(const Tap& t) const { return t.ih0 * s_.W + t.iw0; }
+
+  // The masks of same_columns (per tap, per chunk of outputs: the outputs inside the image)
+  // and of same_add_back (per tap, per chunk of inputs: the inputs some output reads).
+  void same_chunk_masks() {
+    constexpr int64_t W = Lanes::kWidth;
+    const int64_t P = s_.P(), HW = s_.H * s_.W, Wo = s_.Wo;
+    const int64_t chunks = (P + W - 1) / W, in_chunks = (HW + W - 1) / W;
+    for (const Tap& t : taps_) {
+      auto reads = [&](int64_t i) {  // output i lies inside the image for tap t
+        const int64_t oh = i / Wo, ow = i % Wo;
+        return i >= 0 && i < P && oh >= t.top && oh < t.bottom && ow >= t.lo && ow < t.hi;
+      };
+      for (int64_t j = 0; j < chunks; ++j) {
+        uint32_t m = 0;
+        for (int64_t l = 0; l < W; ++l) m |= reads(j * W + l) ? 1u << l : 0u;
+        same_out_masks_.push_back(Lanes::stored(m));
+      }
+      for (int64_t k = 0; k < in_chunks; ++k) {
+        uint32_t m = 0;
+        for (int64_t l = 0; l < W; ++l) m |= k * W + l < HW && reads(k * W + l - same_shift(t)) ? 1u << l : 0u;
+        same_in_masks_.push_back(Lanes::stored(m));
+      }
+    }
+  }
+  bool same_in_register_ = false;
+  std::vector<Lanes::StoredMask> same_out_masks_, same_in_masks_;
+#endif
 
 #if defined(__AVX512F__)
   // Planes in one register (in_register_): tap t's row for image n is the plane x[n, c]
@@ -359,6 +455,7 @@ class Im2col {
       }
     }
   }
+
 
   struct RegisterTap {
     __m512i index, inverse;  // row lane p reads plane[index[p]]; plane i gets row[inverse[i]]

@@ -67,6 +67,15 @@ struct SimdFloat {
   static __mmask16 first(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static Reg load_first(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
   static void store_first(float* p, Reg v, int n) { _mm512_mask_storeu_ps(p, first(n), v); }
+  // Lane masks (im2col.hpp): lane l on where bit l is set; masked-off lanes load 0 and touch
+  // no memory. StoredMask is the form kept in a table.
+  using Mask = __mmask16;
+  using StoredMask = __mmask16;
+  static StoredMask stored(uint32_t bits) { return static_cast<StoredMask>(bits); }
+  static Mask mask(StoredMask m) { return m; }
+  static Reg load(Mask m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, Mask m, Reg v) { _mm512_mask_storeu_ps(p, m, v); }
+  static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
 };
 inline constexpr int kSgemmMR = 8;   // rows of C per micro-tile
 inline constexpr int kSgemmNV = 3;   // registers per row: NR = 48 columns
@@ -85,6 +94,19 @@ struct SimdFloat {
   }
   static Reg load_first(const float* p, int n) { return _mm256_maskload_ps(p, first(n)); }
   static void store_first(float* p, Reg v, int n) { _mm256_maskstore_ps(p, first(n), v); }
+  using Mask = __m256i;
+  struct alignas(32) StoredMask {  // a lane of all ones or all zeros each
+    int32_t lane[8];
+  };
+  static StoredMask stored(uint32_t bits) {
+    StoredMask m;
+    for (int l = 0; l < 8; ++l) m.lane[l] = bits >> l & 1u ? -1 : 0;
+    return m;
+  }
+  static Mask mask(const StoredMask& m) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(m.lane)); }
+  static Reg load(Mask m, const float* p) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, Mask m, Reg v) { _mm256_maskstore_ps(p, m, v); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
 };
 inline constexpr int kSgemmMR = 6;
 inline constexpr int kSgemmNV = 2;   // NR = 16
