@@ -305,9 +305,9 @@ class Im2col {
   // no memory) and one store. This replaces, per tap, a copy, two fills and the fix-up of the
   // wrapped columns, calls that cost more than the data they move on small planes (the 3×3
   // layers at 8 pixels: 9 taps of 55 floats). Used up to 64 values a plane: on one Zen 3 core
-  // (AVX2), 4 images of 128 channels at 8×8, im2col took 62-93 µs against 94-101 by copies,
-  // col2im 74-108 against 108-116; on 16×16 planes col2im by chunks was slower (32 against
-  // 23-38 µs), the long copies there costing little more than the data.
+  // (AVX2; tools/bench_im2col), 4 images of 128 channels at 8×8, im2col took 63-106 µs against
+  // 99-127 by copies, col2im 73-113 against 106-151; on 16×16 planes col2im by chunks was
+  // slower (32 against 23-38 µs), the long copies there costing little more than the data.
   using Lanes = detail::SimdFloat;
   void same_columns(const float* x_c, float* cols, int64_t ld) const {
     constexpr int64_t W = Lanes::kWidth;
