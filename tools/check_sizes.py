@@ -15,8 +15,9 @@ kind compiled by the same compiler in the same run does not. On the Zen 3 VM the
 1.5-1.9 times the yardstick (41.6 s against 27.3 s, 44 s against 23.3 s), so R = 2.5 lets it
 grow by a third or more, and fails it well before it doubles.
 
-Both run as Meson tests (tests/meson.build), the second alone (no other test beside it) so that
-its two compiles, which run side by side, are timed on an otherwise idle machine.
+The first runs as a Meson test, the second as a Meson benchmark (meson.build: `meson test -C build
+--benchmark example_compile_time`, which runs nothing beside it), so that its two compiles, which
+run side by side, are timed on an otherwise idle machine.
 """
 import argparse
 import concurrent.futures
