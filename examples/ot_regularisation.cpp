@@ -440,6 +440,7 @@ int main(int argc, char** argv) try {
   step4_network(seed, train_steps, lambda, out);
   std::printf("\nwrote clouds.svg, projected_distance.svg, optimised_vs_random.svg, descent_step_*.svg, "
               "descent_distance.svg, block_distances.svg, collapse.svg to %s\n", out.string().c_str());
+  return 0;
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "ot_regularisation: %s (see --help)\n", e.what());
   return 2;

@@ -64,6 +64,7 @@ int main(int argc, char** argv) try {
   examples::fit(*model, sgd, &decay, loaders, epochs, args.integer("max-steps", 0));
   examples::test_and_save(*model, loaders, args.str("out", "resnet18_cifar10.safetensors"),
                           {{"model", "resnet18-cifar"}, {"dataset", "cifar10"}});
+  return 0;
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "resnet18_cifar10: %s\n", e.what());
   return 2;

@@ -74,6 +74,7 @@ int main(int argc, char** argv) try {
   const std::string out = args.str("out", "resnet18_fashion_mnist.safetensors");
   save_safetensors(out, model->state_dict(), {{"model", "resnet18-cifar"}, {"dataset", "fashion-mnist"}});
   std::printf("wrote %s\n", out.c_str());
+  return 0;
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "resnet18_fashion_mnist: %s\n", e.what());
   return 2;

@@ -85,6 +85,7 @@ int main(int argc, char** argv) try {
   examples::test_and_save(*model, loaders, args.str("out", "resnet18_imagefolder.safetensors"),
                           {{"model", "resnet18"}, {"dataset", "imagefolder"},
                            {"num_classes", std::to_string(folder.num_classes)}});
+  return 0;
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "resnet18_imagefolder: %s\n", e.what());
   return 2;

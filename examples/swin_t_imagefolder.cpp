@@ -117,6 +117,7 @@ int main(int argc, char** argv) try {
   examples::test_and_save(*model, loaders, args.str("out", "swin_t_imagefolder.safetensors"),
                           {{"model", "swin_t"}, {"dataset", layout}, {"num_classes", std::to_string(data.num_classes)},
                            {"removed_blocks", lacoot::detail::join(kept.removed, ",")}});
+  return 0;
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "swin_t_imagefolder: %s\n", e.what());
   return 2;

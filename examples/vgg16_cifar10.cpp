@@ -61,6 +61,7 @@ int main(int argc, char** argv) try {
   examples::fit(*model, sgd, &decay, loaders, epochs, args.integer("max-steps", 0));
   examples::test_and_save(*model, loaders, args.str("out", "vgg16_cifar10.safetensors"),
                           {{"model", "vgg16_bn-cifar"}, {"dataset", "cifar10"}});
+  return 0;
 } catch (const train::UsageError& e) {
   std::fprintf(stderr, "vgg16_cifar10: %s\n", e.what());
   return 2;

@@ -49,6 +49,7 @@ int main(int argc, char** argv) try {
     std::printf("lacoot ResNet-18-CIFAR width %lld, %d threads: batch 1 %.3f -> %.3f ms (%.3fx), batch 128 %.2f -> %.2f ms "
                 "(%.3fx) with the 4 blocks removed\n", static_cast<long long>(width), get_num_threads(), best[0][0],
                 best[0][1], best[0][1] / best[0][0], best[1][0], best[1][1], best[1][1] / best[1][0]);
+  return 0;
 } catch (const Error& e) {
   std::fprintf(stderr, "bench_latency: %s\n", e.what());
   return 1;

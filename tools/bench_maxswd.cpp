@@ -42,6 +42,7 @@ int main(int argc, char** argv) try {
   else
     std::printf("lacoot max_sliced_wasserstein forward+backward, n %lld, d %lld, %lld directions, %d threads: %.2f ms\n",
                 static_cast<long long>(n), static_cast<long long>(d), static_cast<long long>(k), get_num_threads(), best * 1e3);
+  return 0;
 } catch (const Error& e) {
   std::fprintf(stderr, "bench_maxswd: %s\n", e.what());
   return 1;

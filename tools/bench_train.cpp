@@ -71,6 +71,7 @@ int main(int argc, char** argv) try {
     std::printf("lacoot ResNet-18-CIFAR train step, batch %lld, %d threads, lambda %g, %s: %.3f s/step, %.1f img/s, "
                 "peak RSS %.0f MB, device peak %.0f MB\n", static_cast<long long>(batch), get_num_threads(), lambda,
                 device.str().c_str(), seconds / static_cast<double>(steps), ips, peak_mb, device_mb);
+  return 0;
 } catch (const Error& e) {
   std::fprintf(stderr, "bench_train: %s\n", e.what());
   return 1;
