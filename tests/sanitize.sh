@@ -24,7 +24,7 @@ export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 units=(core ops_elementwise ops_reduce ops_linalg ops_norm_pool ops_shape io optim diffusion ot data)
 run_tests=(meson test -C build-asan --print-errorlogs --timeout-multiplier 3)
 if (($# == 0)); then
-  meson compile -C build-asan "${units[@]/#/test_}"
+  meson compile -C build-asan test_units
   "${run_tests[@]}" --no-rebuild "${units[@]}"
 elif [[ $1 == --all ]]; then
   shift

@@ -31,6 +31,9 @@ using namespace lacoot;
 using namespace lacoot::test;
 namespace fs = std::filesystem;
 
+// All of this file is in a namespace of its own: tests/meson.build compiles it in one unit with
+// examples/test_examples.cpp, whose helpers have the same names.
+namespace cli_test {
 namespace {
 
 struct Result {
@@ -474,3 +477,5 @@ TEST_CASE("lacoot with the DiTs: profile gives spec 5.1's MACs on latents; train
   CHECK(r.status == 1);
   CHECK(has(r, "lacoot run takes classifiers"));
 }
+
+}  // namespace cli_test

@@ -19,7 +19,7 @@
 using namespace lacoot;
 using namespace lacoot::data;
 using namespace lacoot::test;
-namespace fx = fixtures::data;
+namespace fx_data = fixtures::data;
 
 namespace {
 
@@ -156,10 +156,10 @@ TEST_CASE("resize: bilinear equals torch's interpolate(align_corners=False, anti
     CHECK(y.shape() == Shape{C::channels, C::out_height, C::out_width});
     check_image(y, C::y, 2e-6);
   };
-  check_case(fx::resize::up_3x4_to_5x7{});
-  check_case(fx::resize::down_6x5_to_4x2{});
-  check_case(fx::resize::mixed_4x4_to_7x3{});
-  check_case(fx::resize::same_3x3{});
+  check_case(fx_data::resize::up_3x4_to_5x7{});
+  check_case(fx_data::resize::down_6x5_to_4x2{});
+  check_case(fx_data::resize::mixed_4x4_to_7x3{});
+  check_case(fx_data::resize::same_3x3{});
 
   // By hand: 1×1×2 {0, 1} → width 4: source x = (d + 0.5)·0.5 − 0.5 = −0.25 (→ 0), 0.25, 0.75,
   // 1.25 (right tap clamped) → {0, 0.25, 0.75, 1}.
@@ -218,7 +218,7 @@ TEST_CASE("rotate: 90 degrees is numpy's rot90 (counter-clockwise); torch refere
     check_image(rotate(img, 0.0, InterpolationMode::Bilinear),
                 std::vector<double>(img.data.begin(), img.data.end()), 1e-5);
   }
-  namespace r = fx::rotate;
+  namespace r = fx_data::rotate;
   const Image x = make(r::channels, r::size, r::size, r::x);
   auto check_case = [&](auto c, InterpolationMode mode) {
     using C = decltype(c);
@@ -237,7 +237,7 @@ TEST_CASE("rotate: 90 degrees is numpy's rot90 (counter-clockwise); torch refere
 }
 
 TEST_CASE("colour: brightness, contrast, saturation and hue against torchvision's formulas and colorsys") {
-  namespace c = fx::color;
+  namespace c = fx_data::color;
   const Image x = make(3, c::height, c::width, c::x);
   check_image(adjust_brightness(x, c::brightness_factor), c::brightness, 1e-6);
   check_image(adjust_contrast(x, c::contrast_factor), c::contrast, 1e-6);

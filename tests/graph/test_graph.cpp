@@ -80,8 +80,8 @@ std::shared_ptr<models::ResNet<models::BasicBlock>> resnet_stages(std::vector<in
 // MACs: stem 144 outputs · (1·3·3 + 1 bias) = 1,440; block conv 144 · (4·9 + 1) = 5,328;
 // head 3 · (144 + 1) = 435; total 7,203. Parameters 40 + 148 + 435 = 623. CPL 3 (stem, block
 // conv, head); without the block 1,875 MACs, 475 parameters, CPL 2.
-struct Residual : nn::Module {
-  Residual() : nn::Module("Residual") {
+struct ConvResidual : nn::Module {
+  ConvResidual() : nn::Module("Residual") {
     conv = register_module("conv", std::make_shared<nn::Conv2d>(4, 4, 3, nn::Conv2dModuleOptions{.padding = 1}));
   }
   Tensor forward(const Tensor& x) override { return x + relu((*conv)(x)); }
@@ -90,7 +90,7 @@ struct Residual : nn::Module {
 struct TinyNet : nn::Module {
   TinyNet() : nn::Module("TinyNet") {
     stem = register_module("stem", std::make_shared<nn::Conv2d>(1, 4, 3, nn::Conv2dModuleOptions{.padding = 1}));
-    body = register_module("body", std::make_shared<Residual>());
+    body = register_module("body", std::make_shared<ConvResidual>());
     body->mark_block();
     head = register_module("head", std::make_shared<nn::Linear>(144, 3));
   }
@@ -454,7 +454,7 @@ TEST_CASE("matmul: numel(output) · K MACs, K from whichever operand was recorde
 }
 
 TEST_CASE("collapse: a model that is one block collapses to the identity") {
-  auto block = std::make_shared<Residual>();
+  auto block = std::make_shared<ConvResidual>();
   auto model = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{block});
   block->mark_block();
   const graph::Graph c = graph::collapse(graph::trace(*model, {4, 3, 3}), {"0"});
@@ -480,7 +480,7 @@ TEST_CASE("collapse errors: an unknown or unmarked block lists the removable one
   CHECK(nn::blocks(*model).size() == 4);
   // Nested marks: removing the outer one removes the inner one.
   auto nested = std::make_shared<TinyNet>();
-  std::dynamic_pointer_cast<Residual>(nested->body)->conv->mark_block();
+  std::dynamic_pointer_cast<ConvResidual>(nested->body)->conv->mark_block();
   const graph::Graph gn = graph::trace(*nested, {1, 6, 6});
   CHECK(gn.blocks == Names{"body", "body.conv"});
   CHECK_THROWS_WITH_AS(graph::collapse(gn, {"body", "body.conv"}), doctest::Contains("nested"), Error);

@@ -21,22 +21,22 @@ namespace lacoot::test {
 
 // A fresh folder under the system's temporary directory, removed with everything in it when
 // the test ends (also when it fails).
-struct TempDir {
+struct ScratchDir {
   std::filesystem::path path;
-  TempDir() {
+  ScratchDir() {
     std::random_device rd;
     path = std::filesystem::temp_directory_path() /
            ("lacoot-io-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
     std::filesystem::create_directories(path);
   }
-  ~TempDir() {
+  ~ScratchDir() {
     std::error_code ec;
     std::filesystem::permissions(path, std::filesystem::perms::owner_all,
                                  std::filesystem::perm_options::add, ec);
     std::filesystem::remove_all(path, ec);
   }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
   std::string file(const std::string& name) const { return (path / name).string(); }
   // The names in the folder, so tests can see that no temporary file was left behind.
   std::vector<std::string> entries() const {

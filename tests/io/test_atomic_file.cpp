@@ -19,7 +19,7 @@ using namespace lacoot;
 using namespace lacoot::test;
 
 TEST_CASE("atomic_file: write then read back, replacing the old contents") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("a.bin");
   write_file_atomic(path, std::string_view("first version, longer"));
   CHECK(read_file(path) == "first version, longer");
@@ -31,7 +31,7 @@ TEST_CASE("atomic_file: write then read back, replacing the old contents") {
 }
 
 TEST_CASE("atomic_file: a replaced file keeps its permissions") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("secret.json");
   write_file_atomic(path, std::string_view("{}"));
   ::chmod(path.c_str(), 0600);
@@ -42,7 +42,7 @@ TEST_CASE("atomic_file: a replaced file keeps its permissions") {
 }
 
 TEST_CASE("atomic_file: a missing folder is an error naming the path") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("no/such/folder/model.safetensors");
   check_error([&] { write_file_atomic(path, std::string_view("data")); },
               {path, "No such file or directory", "folder must exist"});
@@ -50,7 +50,7 @@ TEST_CASE("atomic_file: a missing folder is an error naming the path") {
 }
 
 TEST_CASE("atomic_file: a writer that throws leaves the old file and no temporary") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("ckpt.bin");
   write_file_atomic(path, std::string_view("old contents"));
   CHECK_THROWS_AS(write_file_atomic(path, [](std::FILE* f) {
@@ -63,7 +63,7 @@ TEST_CASE("atomic_file: a writer that throws leaves the old file and no temporar
 }
 
 TEST_CASE("atomic_file: a failed rename (the target is a folder) removes the temporary") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("taken");
   std::filesystem::create_directory(path);
   write_plain(dir.file("taken/inside.txt"), "keep me");
@@ -75,7 +75,7 @@ TEST_CASE("atomic_file: a failed rename (the target is a folder) removes the tem
 
 TEST_CASE("atomic_file: a read-only folder fails and keeps the old file") {
   if (::geteuid() == 0) return;  // root writes into read-only folders; nothing to test
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("log.csv");
   write_file_atomic(path, std::string_view("epoch,loss\n"));
   ::chmod(dir.path.c_str(), 0555);
@@ -86,7 +86,7 @@ TEST_CASE("atomic_file: a read-only folder fails and keeps the old file") {
 }
 
 TEST_CASE("atomic_file: read_file errors name the path and the reason") {
-  TempDir dir;
+  ScratchDir dir;
   check_error([&] { read_file(dir.file("missing.npy")); },
               {"missing.npy", "No such file or directory", "hint"});
   check_error([&] { read_file(dir.path.string()); }, {dir.path.string(), "Is a directory"});
@@ -95,7 +95,7 @@ TEST_CASE("atomic_file: read_file errors name the path and the reason") {
 }
 
 TEST_CASE("prepare_output_folder: creates the folder, leaves nothing in it, refuses what cannot be written") {
-  TempDir dir;
+  ScratchDir dir;
   prepare_output_folder(dir.path / "runs/a", "--out");
   CHECK(std::filesystem::is_directory(dir.path / "runs/a"));
   CHECK(std::filesystem::is_empty(dir.path / "runs/a"));  // the probe file is gone

@@ -14,7 +14,7 @@
 #include "lacoot/io/half.hpp"
 
 using namespace lacoot;
-namespace fx = fixtures::io;
+namespace fx_io = fixtures::io;
 
 TEST_CASE("half: values worked by hand") {
   // 0x3c00 = 0 01111 0000000000 = 2^0; 0x7bff = 2^15 · (2 - 2^-10) = 65504, the largest half;
@@ -43,30 +43,30 @@ TEST_CASE("half: values worked by hand") {
 }
 
 TEST_CASE("half: float16 → float32 equals numpy's, bit for bit") {
-  const auto& t = fx::half_to_float_table::half;
-  REQUIRE(t.size() == fx::half_to_float_table::float_bits.size());
+  const auto& t = fx_io::half_to_float_table::half;
+  REQUIRE(t.size() == fx_io::half_to_float_table::float_bits.size());
   for (std::size_t i = 0; i < t.size(); ++i) {
     CAPTURE(t[i]);
-    CHECK(std::bit_cast<uint32_t>(half_to_float(t[i])) == fx::half_to_float_table::float_bits[i]);
+    CHECK(std::bit_cast<uint32_t>(half_to_float(t[i])) == fx_io::half_to_float_table::float_bits[i]);
   }
 }
 
 TEST_CASE("half: float32 → float16 rounds as numpy does") {
-  const auto& in = fx::float_to_half_table::float_bits;
+  const auto& in = fx_io::float_to_half_table::float_bits;
   for (std::size_t i = 0; i < in.size(); ++i) {
     const float f = std::bit_cast<float>(in[i]);
     CAPTURE(f);
     CAPTURE(in[i]);
     if (std::isnan(f)) CHECK(std::isnan(half_to_float(float_to_half(f))));
-    else CHECK(float_to_half(f) == fx::float_to_half_table::half[i]);
+    else CHECK(float_to_half(f) == fx_io::float_to_half_table::half[i]);
   }
 }
 
 TEST_CASE("half: float32 → bfloat16 is the nearest value, ties to even") {
-  const auto& in = fx::float_to_bfloat16_table::float_bits;
+  const auto& in = fx_io::float_to_bfloat16_table::float_bits;
   for (std::size_t i = 0; i < in.size(); ++i) {
     CAPTURE(in[i]);
-    CHECK(float_to_bfloat16(std::bit_cast<float>(in[i])) == fx::float_to_bfloat16_table::bf16[i]);
+    CHECK(float_to_bfloat16(std::bit_cast<float>(in[i])) == fx_io::float_to_bfloat16_table::bf16[i]);
   }
 }
 

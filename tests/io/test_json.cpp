@@ -17,18 +17,18 @@
 
 using namespace lacoot;
 using namespace lacoot::test;
-namespace fx = fixtures::io;
+namespace fx_io = fixtures::io;
 
 TEST_CASE("json: Python's text parses to the same values, and prints back byte for byte") {
-  const Json doc = parse_json(fx::json_doc::ascii_text);
+  const Json doc = parse_json(fx_io::json_doc::ascii_text);
   REQUIRE(doc.is_object());
   // Insertion order is kept: the keys in the order Python wrote them.
   const char* keys[] = {"name", "quote", "ctrl", "ints", "floats", "flags", "nested"};
   REQUIRE(doc.size() == 7);
   for (std::size_t i = 0; i < 7; ++i) CHECK(doc.as_object()[i].first == keys[i]);
   // \u00e9 → C3 A9, the pair \ud83d\ude00 → F0 9F 98 80 (U+1F600).
-  CHECK(doc.find("name")->as_string() == fx::json_doc::name_utf8);
-  CHECK(doc.find("ctrl")->as_string() == fx::json_doc::ctrl_utf8);
+  CHECK(doc.find("name")->as_string() == fx_io::json_doc::name_utf8);
+  CHECK(doc.find("ctrl")->as_string() == fx_io::json_doc::ctrl_utf8);
   CHECK(doc.find("quote")->as_string() == "say \"hi\"\\");
   const Json& ints = *doc.find("ints");
   CHECK(ints.as_array()[2].as_int64() == 9007199254740993);  // 2^53 + 1: a double would round it
@@ -40,8 +40,8 @@ TEST_CASE("json: Python's text parses to the same values, and prints back byte f
   CHECK(doc.find("nested")->find("deep")->as_array()[1].find("x")->as_string() == "y");
   CHECK(doc.find("missing") == nullptr);
 
-  CHECK(doc.dump() == fx::json_doc::compact);
-  CHECK(doc.dump(2) == fx::json_doc::pretty);
+  CHECK(doc.dump() == fx_io::json_doc::compact);
+  CHECK(doc.dump(2) == fx_io::json_doc::pretty);
   CHECK(parse_json(doc.dump(2)) == doc);
 }
 

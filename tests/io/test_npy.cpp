@@ -17,7 +17,7 @@
 
 using namespace lacoot;
 using namespace lacoot::test;
-namespace fx = fixtures::io;
+namespace fx_io = fixtures::io;
 
 namespace {
 
@@ -52,25 +52,25 @@ std::string floats(int n) { return std::string(static_cast<std::size_t>(4 * n), 
 }  // namespace
 
 TEST_CASE("npy: numpy's files for every dtype lacoot reads") {
-  check_npy_case<fx::npy_f4_2d>(kFloat32);
-  check_npy_case<fx::npy_f8_2d>(kFloat64);
-  check_npy_case<fx::npy_i8_1d>(kInt64);
-  check_npy_case<fx::npy_u1_2d>(kInt64);  // raw byte values 0..255, no scaling
-  check_npy_case<fx::npy_i4_1d>(kInt64);
-  check_npy_case<fx::npy_scalar_f8>(kFloat64);
-  check_npy_case<fx::npy_f4_3d>(kFloat32);
-  check_npy_case<fx::npy_empty_f4>(kFloat32);
-  check_npy_case<fx::npy_be_f4>(kFloat32);  // byte-swapped from '>f4'
-  check_npy_case<fx::npy_be_i2>(kInt64);
-  check_npy_case<fx::npy_f2_1d>(kFloat32);  // widened from float16, inf included
-  check_npy_case<fx::npy_b1_1d>(kInt64);
-  check_npy_case<fx::npy_u8_1d>(kInt64);
-  check_npy_case<fx::npy_v2_f4>(kFloat32);
-  check_npy_case<fx::npy_v3_i8>(kInt64);
+  check_npy_case<fx_io::npy_f4_2d>(kFloat32);
+  check_npy_case<fx_io::npy_f8_2d>(kFloat64);
+  check_npy_case<fx_io::npy_i8_1d>(kInt64);
+  check_npy_case<fx_io::npy_u1_2d>(kInt64);  // raw byte values 0..255, no scaling
+  check_npy_case<fx_io::npy_i4_1d>(kInt64);
+  check_npy_case<fx_io::npy_scalar_f8>(kFloat64);
+  check_npy_case<fx_io::npy_f4_3d>(kFloat32);
+  check_npy_case<fx_io::npy_empty_f4>(kFloat32);
+  check_npy_case<fx_io::npy_be_f4>(kFloat32);  // byte-swapped from '>f4'
+  check_npy_case<fx_io::npy_be_i2>(kInt64);
+  check_npy_case<fx_io::npy_f2_1d>(kFloat32);  // widened from float16, inf included
+  check_npy_case<fx_io::npy_b1_1d>(kInt64);
+  check_npy_case<fx_io::npy_u8_1d>(kInt64);
+  check_npy_case<fx_io::npy_v2_f4>(kFloat32);
+  check_npy_case<fx_io::npy_v3_i8>(kInt64);
 }
 
 TEST_CASE("npy: the worked example of formats.md §6") {
-  const std::string b = bytes_of(fx::npy_f4_2d::bytes);
+  const std::string b = bytes_of(fx_io::npy_f4_2d::bytes);
   REQUIRE(b.size() == 176);
   const std::string mine = serialize_npy(alias_with_shape(arange(12, kFloat32), {3, 4}));
   CHECK(mine == b);
@@ -80,16 +80,16 @@ TEST_CASE("npy: the worked example of formats.md §6") {
 }
 
 TEST_CASE("npy: `as` converts after reading") {
-  const Tensor img = parse_npy(bytes_of(fx::npy_u1_2d::bytes), "img.npy", kFloat32);
+  const Tensor img = parse_npy(bytes_of(fx_io::npy_u1_2d::bytes), "img.npy", kFloat32);
   CHECK(img.dtype() == kFloat32);
   check_exact(img, {0, 1, 127, 128, 200, 255});
-  const Tensor f = parse_npy(bytes_of(fx::npy_f8_2d::bytes), "x.npy", kFloat32);
+  const Tensor f = parse_npy(bytes_of(fx_io::npy_f8_2d::bytes), "x.npy", kFloat32);
   CHECK(f.dtype() == kFloat32);
   CHECK(f.at<float>({0, 2}) == static_cast<float>(M_PI));
 }
 
 TEST_CASE("npy: save then load every dtype, through files") {
-  TempDir dir;
+  ScratchDir dir;
   const std::vector<Tensor> tensors = {randn({2, 3, 4}), randn({5}, kFloat64), randperm(7),
                                        full({}, -1.5, kFloat64), zeros({0, 4}), zeros({3, 0, 2}, kInt64)};
   for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -119,11 +119,11 @@ TEST_CASE("npy: a header over 65,535 bytes is written as version 2.0") {
 }
 
 TEST_CASE("npy: arrays lacoot refuses, with the fix") {
-  check_error([] { parse_npy(bytes_of(fx::npy_fortran_f4::bytes), "f.npy"); },
-              {"npy 'f.npy'", fx::npy_fortran_f4::error_mentions, "np.ascontiguousarray"});
-  check_error([] { parse_npy(bytes_of(fx::npy_u8_too_big::bytes), "u.npy"); },
-              {"npy 'u.npy'", fx::npy_u8_too_big::error_mentions, "element 0"});
-  check_error([] { parse_npy(bytes_of(fx::npy_c8::bytes), "c.npy"); },
+  check_error([] { parse_npy(bytes_of(fx_io::npy_fortran_f4::bytes), "f.npy"); },
+              {"npy 'f.npy'", fx_io::npy_fortran_f4::error_mentions, "np.ascontiguousarray"});
+  check_error([] { parse_npy(bytes_of(fx_io::npy_u8_too_big::bytes), "u.npy"); },
+              {"npy 'u.npy'", fx_io::npy_u8_too_big::error_mentions, "element 0"});
+  check_error([] { parse_npy(bytes_of(fx_io::npy_c8::bytes), "c.npy"); },
               {"npy 'c.npy'", "field 'descr' is '<c8'", "astype"});
   check_error([] { parse_npy(npy_file("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "x"), "o.npy"); },
               {"o.npy", "pickles"});
@@ -138,7 +138,7 @@ TEST_CASE("npy: arrays lacoot refuses, with the fix") {
 }
 
 TEST_CASE("npy: magic, version and lengths are checked") {
-  const std::string good = bytes_of(fx::npy_f4_2d::bytes);
+  const std::string good = bytes_of(fx_io::npy_f4_2d::bytes);
   check_error([] { parse_npy("", "empty.npy"); }, {"empty.npy", "magic"});
   check_error([] { parse_npy("PK\x03\x04 zip archive", "a.npz"); }, {"a.npz", "magic", ".npz"});
   std::string v = good;
@@ -193,7 +193,7 @@ TEST_CASE("npy: the header dict is parsed strictly, errors give the file byte") 
 }
 
 TEST_CASE("npy: load and save errors name the path") {
-  TempDir dir;
+  ScratchDir dir;
   check_error([&] { load_npy(dir.file("missing.npy")); }, {"missing.npy", "No such file"});
   write_plain(dir.file("bad.npy"), "not numpy");
   check_error([&] { load_npy(dir.file("bad.npy")); }, {dir.file("bad.npy"), "magic"});

@@ -21,7 +21,7 @@
 
 using namespace lacoot;
 using namespace lacoot::test;
-namespace fx = fixtures::io;
+namespace fx_io = fixtures::io;
 
 namespace {
 
@@ -42,7 +42,7 @@ void check_bad(const std::string& header, std::size_t data_bytes, std::initializ
 }  // namespace
 
 TEST_CASE("safetensors: the 168-byte example of formats.md §5, read and written") {
-  const std::string ref = bytes_of(fx::st_spec_example::bytes);
+  const std::string ref = bytes_of(fx_io::st_spec_example::bytes);
   const Safetensors st = parse_safetensors(ref);
   REQUIRE(st.tensors.size() == 2);
   CHECK(st.find("idx")->dtype() == kInt64);
@@ -57,20 +57,20 @@ TEST_CASE("safetensors: the 168-byte example of formats.md §5, read and written
 }
 
 TEST_CASE("safetensors: every dtype lacoot writes, bytes identical to the reference layout") {
-  const std::string ref = bytes_of(fx::st_mixed::bytes);
+  const std::string ref = bytes_of(fx_io::st_mixed::bytes);
   const Safetensors st = parse_safetensors(ref, "mixed.safetensors");
   const Tensor& conv = *st.find("conv1.weight");
   CHECK(conv.dtype() == kFloat32);
   CHECK(conv.shape() == Shape{2, 1, 2, 2});
-  check_exact(conv, fx::st_mixed::conv1_weight);
+  check_exact(conv, fx_io::st_mixed::conv1_weight);
   CHECK(st.find("bn1.running_var")->dtype() == kFloat64);
-  check_exact(*st.find("bn1.running_var"), fx::st_mixed::bn1_running_var);
+  check_exact(*st.find("bn1.running_var"), fx_io::st_mixed::bn1_running_var);
   const Tensor& nbt = *st.find("bn1.num_batches_tracked");
   CHECK(nbt.shape().empty());
   CHECK(nbt.item<int64_t>() == 7);
-  CHECK(ints_of(*st.find("labels")) == fx::st_mixed::labels);
+  CHECK(ints_of(*st.find("labels")) == fx_io::st_mixed::labels);
   CHECK(st.find("empty")->shape() == Shape{0, 3});
-  CHECK(*st.find_metadata("note") == fx::st_mixed::note);
+  CHECK(*st.find_metadata("note") == fx_io::st_mixed::note);
   CHECK(serialize_safetensors(st.tensors, st.metadata) == ref);
   // The header lists I64 tensors first (the reference's enum order), then F64, then F32.
   std::vector<std::string> names;
@@ -80,13 +80,13 @@ TEST_CASE("safetensors: every dtype lacoot writes, bytes identical to the refere
 }
 
 TEST_CASE("safetensors: F16 and BF16 widen to float32, and narrow back on request") {
-  const Safetensors h = parse_safetensors(bytes_of(fx::st_f16::bytes));
+  const Safetensors h = parse_safetensors(bytes_of(fx_io::st_f16::bytes));
   CHECK(h.find("h")->dtype() == kFloat32);
-  check_exact(*h.find("h"), fx::st_f16::h);  // 2^-24, 65504, -0.0, inf and NaN included
-  CHECK(serialize_safetensors(h.tensors, {}, {HalfType::F16}) == bytes_of(fx::st_f16::bytes));
-  const Safetensors b = parse_safetensors(bytes_of(fx::st_bf16::bytes));
-  check_exact(*b.find("b"), fx::st_bf16::b);
-  CHECK(serialize_safetensors(b.tensors, {}, {HalfType::BF16}) == bytes_of(fx::st_bf16::bytes));
+  check_exact(*h.find("h"), fx_io::st_f16::h);  // 2^-24, 65504, -0.0, inf and NaN included
+  CHECK(serialize_safetensors(h.tensors, {}, {HalfType::F16}) == bytes_of(fx_io::st_f16::bytes));
+  const Safetensors b = parse_safetensors(bytes_of(fx_io::st_bf16::bytes));
+  check_exact(*b.find("b"), fx_io::st_bf16::b);
+  CHECK(serialize_safetensors(b.tensors, {}, {HalfType::BF16}) == bytes_of(fx_io::st_bf16::bytes));
   // float64 and int64 stay as they are under the option.
   const Safetensors mixed = parse_safetensors(serialize_safetensors(
       {{"d", ones({2}, kFloat64)}, {"i", ones({2}, kInt64)}, {"f", full({3}, 0.1)}}, {}, {HalfType::F16}));
@@ -96,20 +96,20 @@ TEST_CASE("safetensors: F16 and BF16 widen to float32, and narrow back on reques
 }
 
 TEST_CASE("safetensors: integer dtypes widen to int64 exactly") {
-  const Safetensors st = parse_safetensors(bytes_of(fx::st_ints::bytes));
-  CHECK(ints_of(*st.find("mask")) == fx::st_ints::mask);
-  CHECK(ints_of(*st.find("u8")) == fx::st_ints::u8);
-  CHECK(ints_of(*st.find("i8")) == fx::st_ints::i8);
-  CHECK(ints_of(*st.find("i16")) == fx::st_ints::i16);
-  CHECK(ints_of(*st.find("u16")) == fx::st_ints::u16);
-  CHECK(ints_of(*st.find("i32")) == fx::st_ints::i32);
-  CHECK(ints_of(*st.find("u32")) == fx::st_ints::u32);
-  CHECK(ints_of(*st.find("u64")) == fx::st_ints::u64);
+  const Safetensors st = parse_safetensors(bytes_of(fx_io::st_ints::bytes));
+  CHECK(ints_of(*st.find("mask")) == fx_io::st_ints::mask);
+  CHECK(ints_of(*st.find("u8")) == fx_io::st_ints::u8);
+  CHECK(ints_of(*st.find("i8")) == fx_io::st_ints::i8);
+  CHECK(ints_of(*st.find("i16")) == fx_io::st_ints::i16);
+  CHECK(ints_of(*st.find("u16")) == fx_io::st_ints::u16);
+  CHECK(ints_of(*st.find("i32")) == fx_io::st_ints::i32);
+  CHECK(ints_of(*st.find("u32")) == fx_io::st_ints::u32);
+  CHECK(ints_of(*st.find("u64")) == fx_io::st_ints::u64);
   for (const auto& [name, t] : st.tensors) CHECK(t.dtype() == kInt64);
 }
 
 TEST_CASE("safetensors: another writer's layout (any key order, whitespace, no padding)") {
-  const Safetensors st = parse_safetensors(bytes_of(fx::st_other_writer::bytes));
+  const Safetensors st = parse_safetensors(bytes_of(fx_io::st_other_writer::bytes));
   REQUIRE(st.tensors.size() == 2);
   CHECK(st.tensors[0].first == "b");  // header order
   CHECK(ints_of(*st.find("b")) == std::vector<int64_t>{10, 20, 30});
@@ -119,7 +119,7 @@ TEST_CASE("safetensors: another writer's layout (any key order, whitespace, no p
 }
 
 TEST_CASE("safetensors: save → load round trip for every dtype, through a file") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("model.safetensors");
   const std::vector<std::pair<std::string, Tensor>> tensors = {
       {"layer1.0.conv1.weight", randn({4, 3, 3, 3})}, {"fc.bias", randn({10}, kFloat64)},
@@ -146,7 +146,7 @@ TEST_CASE("safetensors: save → load round trip for every dtype, through a file
 }
 
 TEST_CASE("safetensors: a failed save leaves the old file and no temporary") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("ckpt.safetensors");
   save_safetensors(path, {{"w", ones({2})}});
   const std::string before = read_file(path);
@@ -277,9 +277,9 @@ TEST_CASE("safetensors: values lacoot cannot hold") {
 }
 
 TEST_CASE("safetensors: errors from load_safetensors name the path") {
-  TempDir dir;
+  ScratchDir dir;
   const std::string path = dir.file("truncated.safetensors");
-  const std::string ref = bytes_of(fx::st_spec_example::bytes);
+  const std::string ref = bytes_of(fx_io::st_spec_example::bytes);
   write_plain(path, ref.substr(0, ref.size() - 4));
   check_error([&] { load_safetensors(path); }, {path, "tensor 'w'", "data_offsets", "beyond the data buffer"});
 }

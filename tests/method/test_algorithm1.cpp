@@ -33,16 +33,16 @@ class Residual : public nn::Module {
   std::shared_ptr<nn::Linear> fc;
 };
 
-struct Batch {
+struct ToyBatch {
   Tensor images, labels;
 };
 
 // Labels given by the dense model itself, so it scores 100 % and each removal costs what it
 // changes.
-std::vector<Batch> make_data(int64_t batches, int64_t n, int64_t d, uint64_t seed, nn::Module& teacher) {
+std::vector<ToyBatch> make_data(int64_t batches, int64_t n, int64_t d, uint64_t seed, nn::Module& teacher) {
   NoGradGuard no_grad;
   Generator g(seed);
-  std::vector<Batch> out;
+  std::vector<ToyBatch> out;
   for (int64_t b = 0; b < batches; ++b) {
     Tensor x = randn({n, d}, kFloat32, g);
     out.push_back({x, argmax(teacher(x), 1)});

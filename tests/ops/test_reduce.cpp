@@ -27,7 +27,7 @@ namespace {
 
 // Values 0.37 · (a permutation of 0..n-1): distinct and far apart, so max/min have no ties
 // within a finite-difference step.
-Tensor distinct(Shape shape) {
+Tensor distinct_far_apart(Shape shape) {
   const int64_t n = numel(shape);
   Tensor p = randperm(n);
   std::vector<double> v(static_cast<std::size_t>(n));
@@ -353,12 +353,12 @@ TEST_CASE("gradcheck: max and min (distinct values)") {
     for (bool keepdim : {false, true}) {
       CAPTURE(dim);
       CAPTURE(keepdim);
-      check_grad([&](const V& x) { return max(x[0], dim, keepdim).values; }, {distinct({3, 4, 2})});
-      check_grad([&](const V& x) { return min(x[0], dim, keepdim).values; }, {distinct({3, 4, 2})});
+      check_grad([&](const V& x) { return max(x[0], dim, keepdim).values; }, {distinct_far_apart({3, 4, 2})});
+      check_grad([&](const V& x) { return min(x[0], dim, keepdim).values; }, {distinct_far_apart({3, 4, 2})});
     }
   }
-  check_grad([](const V& x) { return max(x[0]); }, {distinct({3, 4})});
-  check_grad([](const V& x) { return min(x[0]); }, {distinct({3, 4})});
+  check_grad([](const V& x) { return max(x[0]); }, {distinct_far_apart({3, 4})});
+  check_grad([](const V& x) { return min(x[0]); }, {distinct_far_apart({3, 4})});
 }
 
 TEST_CASE("gradcheck: softmax and log_softmax over dim 0, a middle dim and -1") {

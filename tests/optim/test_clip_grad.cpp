@@ -17,7 +17,7 @@
 
 using namespace lacoot;
 using namespace lacoot::test;
-namespace fx = fixtures::optim;
+namespace fx_optim = fixtures::optim;
 
 namespace {
 
@@ -26,9 +26,9 @@ const double kInf = std::numeric_limits<double>::infinity();
 // The fixture's three parameters with their gradients, plus one without a gradient.
 std::vector<Tensor> clip_params(DType dtype) {
   std::vector<Tensor> ps;
-  for (std::size_t i = 0; i < fx::clip_shapes.size(); ++i) {
-    Tensor p = zeros(fx::clip_shapes[i], dtype).requires_grad_();
-    p.set_grad(from(fx::clip_grads[i], fx::clip_shapes[i], dtype));
+  for (std::size_t i = 0; i < fx_optim::clip_shapes.size(); ++i) {
+    Tensor p = zeros(fx_optim::clip_shapes[i], dtype).requires_grad_();
+    p.set_grad(from(fx_optim::clip_grads[i], fx_optim::clip_shapes[i], dtype));
     ps.push_back(p);
   }
   ps.push_back(zeros({2}, dtype).requires_grad_());
@@ -48,11 +48,11 @@ void check_clip(DType dtype, double tol) {
 }
 
 void check_all(DType dtype, double tol) {
-  check_clip<fx::clip_norm2>(dtype, tol);
-  check_clip<fx::clip_norm2_unclipped>(dtype, tol);
-  check_clip<fx::clip_norm1>(dtype, tol);
-  check_clip<fx::clip_norm_inf>(dtype, tol);
-  check_clip<fx::clip_norm3_5>(dtype, tol);
+  check_clip<fx_optim::clip_norm2>(dtype, tol);
+  check_clip<fx_optim::clip_norm2_unclipped>(dtype, tol);
+  check_clip<fx_optim::clip_norm1>(dtype, tol);
+  check_clip<fx_optim::clip_norm_inf>(dtype, tol);
+  check_clip<fx_optim::clip_norm3_5>(dtype, tol);
 }
 
 }  // namespace
@@ -89,8 +89,8 @@ TEST_CASE("clip_grad_norm_ matches torch.nn.utils.clip_grad_norm_") {
 TEST_CASE("clip_grad_value_ matches torch.nn.utils.clip_grad_value_") {
   for (DType dtype : {kFloat64, kFloat32}) {
     std::vector<Tensor> ps = clip_params(dtype);
-    optim::clip_grad_value_(ps, fx::clip_by_value::clip_value);
-    for (std::size_t i = 0; i < fx::clip_by_value::clipped.size(); ++i) check_close(ps[i].grad(), fx::clip_by_value::clipped[i], 1e-7);
+    optim::clip_grad_value_(ps, fx_optim::clip_by_value::clip_value);
+    for (std::size_t i = 0; i < fx_optim::clip_by_value::clipped.size(); ++i) check_close(ps[i].grad(), fx_optim::clip_by_value::clipped[i], 1e-7);
   }
 }
 

@@ -17,7 +17,7 @@
 
 using namespace lacoot;
 using namespace lacoot::test;
-namespace fx = fixtures::optim;
+namespace fx_optim = fixtures::optim;
 using Schedulers = std::vector<std::shared_ptr<optim::LRScheduler>>;
 
 namespace {
@@ -25,8 +25,8 @@ namespace {
 // The fixtures' optimiser: two groups with lr 0.1 and 0.02.
 struct TwoGroups {
   Tensor a = zeros({1}).requires_grad_(), b = zeros({1}).requires_grad_();
-  optim::SGD opt{{{{a}, optim::SGDOptions{.lr = fx::sched_base_lrs[0]}}, {{b}, optim::SGDOptions{.lr = fx::sched_base_lrs[1]}}},
-                 {.lr = fx::sched_base_lrs[0]}};
+  optim::SGD opt{{{{a}, optim::SGDOptions{.lr = fx_optim::sched_base_lrs[0]}}, {{b}, optim::SGDOptions{.lr = fx_optim::sched_base_lrs[1]}}},
+                 {.lr = fx_optim::sched_base_lrs[0]}};
 };
 
 // Construction, then 30 steps; each lr within 1e-12 (relative, with an absolute floor) of PyTorch's.
@@ -49,7 +49,7 @@ void check_schedule(optim::LRScheduler& sched, optim::Optimizer& opt, const std:
 }
 
 std::unique_ptr<optim::SequentialLR> warmup_cosine(optim::Optimizer& opt) {
-  using C = fx::warmup_cosine;
+  using C = fx_optim::warmup_cosine;
   auto warmup = std::make_shared<optim::LinearLR>(opt, C::start_factor, 1.0, C::warmup);
   auto cosine = std::make_shared<optim::CosineAnnealingLR>(opt, C::T_max);
   return std::make_unique<optim::SequentialLR>(opt, Schedulers{warmup, cosine}, std::vector<int64_t>{C::warmup});
@@ -75,33 +75,33 @@ TEST_CASE("MultiStepLR: a schedule worked by hand") {
 TEST_CASE("schedules match torch.optim.lr_scheduler over 30 steps, two parameter groups") {
   TwoGroups t;
   SUBCASE("MultiStepLR, a milestone listed twice") {
-    optim::MultiStepLR s(t.opt, fx::multistep::milestones, fx::multistep::gamma);
-    check_schedule(s, t.opt, fx::multistep::lrs);
+    optim::MultiStepLR s(t.opt, fx_optim::multistep::milestones, fx_optim::multistep::gamma);
+    check_schedule(s, t.opt, fx_optim::multistep::lrs);
   }
   SUBCASE("CosineAnnealingLR, past T_max it rises again") {
-    optim::CosineAnnealingLR s(t.opt, fx::cosine::T_max, fx::cosine::eta_min);
-    check_schedule(s, t.opt, fx::cosine::lrs);
+    optim::CosineAnnealingLR s(t.opt, fx_optim::cosine::T_max, fx_optim::cosine::eta_min);
+    check_schedule(s, t.opt, fx_optim::cosine::lrs);
   }
   SUBCASE("CosineAnnealingLR over the whole run") {
-    optim::CosineAnnealingLR s(t.opt, fx::cosine_long::T_max, fx::cosine_long::eta_min);
-    check_schedule(s, t.opt, fx::cosine_long::lrs);
+    optim::CosineAnnealingLR s(t.opt, fx_optim::cosine_long::T_max, fx_optim::cosine_long::eta_min);
+    check_schedule(s, t.opt, fx_optim::cosine_long::lrs);
   }
   SUBCASE("LinearLR warm-up") {
-    using C = fx::linear_warmup;
+    using C = fx_optim::linear_warmup;
     optim::LinearLR s(t.opt, C::start_factor, C::end_factor, C::total_iters);
     check_schedule(s, t.opt, C::lrs);
   }
   SUBCASE("LinearLR decay") {
-    using C = fx::linear_decay;
+    using C = fx_optim::linear_decay;
     optim::LinearLR s(t.opt, C::start_factor, C::end_factor, C::total_iters);
     check_schedule(s, t.opt, C::lrs);
   }
   SUBCASE("SequentialLR: linear warm-up, then cosine") {
     auto s = warmup_cosine(t.opt);
-    check_schedule(*s, t.opt, fx::warmup_cosine::lrs);
+    check_schedule(*s, t.opt, fx_optim::warmup_cosine::lrs);
   }
   SUBCASE("SequentialLR: warm-up, step decay, cosine") {
-    using C = fx::three_phase;
+    using C = fx_optim::three_phase;
     auto a = std::make_shared<optim::LinearLR>(t.opt, C::start_factor, 1.0, C::warmup);
     auto b = std::make_shared<optim::MultiStepLR>(t.opt, std::vector<int64_t>{5}, C::gamma);
     auto c = std::make_shared<optim::CosineAnnealingLR>(t.opt, C::T_max, C::eta_min);
@@ -126,7 +126,7 @@ TEST_CASE("scheduler state_dict: a resumed schedule continues exactly") {
   for (int e = 1; e <= 7; ++e) b->step();
   const optim::StateDict sd = b->state_dict();
   CHECK(*sd.find_scalar("last_epoch") == 7);
-  CHECK(*sd.find_scalar("base_lrs.1") == fx::sched_base_lrs[1]);
+  CHECK(*sd.find_scalar("base_lrs.1") == fx_optim::sched_base_lrs[1]);
   CHECK(*sd.find_scalar("schedulers.1.last_epoch") == 2);
 
   TwoGroups resumed;

@@ -26,15 +26,15 @@
 
 using namespace lacoot;
 using namespace lacoot::test;
-namespace fx = fixtures::optim;
+namespace fx_optim = fixtures::optim;
 
 namespace {
 
 // The fixture's two parameters, as leaves that require grad.
 std::vector<Tensor> fixture_params(DType dtype) {
   std::vector<Tensor> ps;
-  for (std::size_t i = 0; i < fx::shapes.size(); ++i)
-    ps.push_back(from(fx::params0[i], fx::shapes[i], dtype).requires_grad_());
+  for (std::size_t i = 0; i < fx_optim::shapes.size(); ++i)
+    ps.push_back(from(fx_optim::params0[i], fx_optim::shapes[i], dtype).requires_grad_());
   return ps;
 }
 
@@ -95,26 +95,26 @@ void check_adamw(DType dtype, double tol) {
 }
 
 void check_all_sgd(DType dtype, double tol) {
-  check_sgd<fx::sgd_plain>(dtype, tol);
-  check_sgd<fx::sgd_momentum>(dtype, tol);
-  check_sgd<fx::sgd_dampening>(dtype, tol);
-  check_sgd<fx::sgd_nesterov>(dtype, tol);
-  check_sgd<fx::sgd_weight_decay>(dtype, tol);
-  check_sgd<fx::sgd_maximize>(dtype, tol);
-  check_sgd<fx::sgd_all>(dtype, tol);
-  check_sgd<fx::sgd_groups>(dtype, tol);
-  check_sgd<fx::sgd_momentum_skip>(dtype, tol);
+  check_sgd<fx_optim::sgd_plain>(dtype, tol);
+  check_sgd<fx_optim::sgd_momentum>(dtype, tol);
+  check_sgd<fx_optim::sgd_dampening>(dtype, tol);
+  check_sgd<fx_optim::sgd_nesterov>(dtype, tol);
+  check_sgd<fx_optim::sgd_weight_decay>(dtype, tol);
+  check_sgd<fx_optim::sgd_maximize>(dtype, tol);
+  check_sgd<fx_optim::sgd_all>(dtype, tol);
+  check_sgd<fx_optim::sgd_groups>(dtype, tol);
+  check_sgd<fx_optim::sgd_momentum_skip>(dtype, tol);
 }
 
 void check_all_adam(DType dtype, double tol) {
-  check_adam<fx::adam>(dtype, tol);
-  check_adam<fx::adam_amsgrad>(dtype, tol);
-  check_adam<fx::adam_weight_decay>(dtype, tol);
-  check_adam<fx::adam_maximize>(dtype, tol);
-  check_adam<fx::adam_skip>(dtype, tol);
-  check_adamw<fx::adamw>(dtype, tol);
-  check_adamw<fx::adamw_amsgrad>(dtype, tol);
-  check_adamw<fx::adamw_groups>(dtype, tol);
+  check_adam<fx_optim::adam>(dtype, tol);
+  check_adam<fx_optim::adam_amsgrad>(dtype, tol);
+  check_adam<fx_optim::adam_weight_decay>(dtype, tol);
+  check_adam<fx_optim::adam_maximize>(dtype, tol);
+  check_adam<fx_optim::adam_skip>(dtype, tol);
+  check_adamw<fx_optim::adamw>(dtype, tol);
+  check_adamw<fx_optim::adamw_amsgrad>(dtype, tol);
+  check_adamw<fx_optim::adamw_groups>(dtype, tol);
 }
 
 }  // namespace
@@ -270,7 +270,7 @@ namespace {
 // scheduler over fresh parameters (with the values at step 3) loading it, and two more steps.
 template <class Opt, class Options>
 void check_resume(const Options& options, DType dtype) {
-  const auto& grads = fx::sgd_plain::grads;
+  const auto& grads = fx_optim::sgd_plain::grads;
   auto make_scheduler = [](optim::Optimizer& opt) {
     auto warmup = std::make_shared<optim::LinearLR>(opt, 0.5, 1.0, 2);
     auto decay = std::make_shared<optim::MultiStepLR>(opt, std::vector<int64_t>{2}, 0.5);
@@ -330,7 +330,7 @@ void check_resume(const Options& options, DType dtype) {
 TEST_CASE("state_dict: keys and values as PyTorch names them") {
   std::vector<Tensor> ps = fixture_params(kFloat64);
   optim::Adam opt(ps, {.lr = 0.05, .betas = {0.8, 0.99}, .amsgrad = true});
-  set_grads(ps, fx::sgd_plain::grads[0]);
+  set_grads(ps, fx_optim::sgd_plain::grads[0]);
   ps[1].set_grad(Tensor());
   opt.step();
   const optim::StateDict sd = opt.state_dict();
@@ -363,7 +363,7 @@ TEST_CASE("state_dict round trip: a resumed run is bit-identical to an uninterru
 TEST_CASE("load_state_dict: clear errors on mismatched state, and nothing changed") {
   std::vector<Tensor> ps = fixture_params(kFloat64);
   optim::SGD saved_opt(ps, {.lr = 0.1, .momentum = 0.9});
-  set_grads(ps, fx::sgd_plain::grads[0]);
+  set_grads(ps, fx_optim::sgd_plain::grads[0]);
   saved_opt.step();
   const optim::StateDict sd = saved_opt.state_dict();
 
@@ -397,7 +397,7 @@ TEST_CASE("load_state_dict: clear errors on mismatched state, and nothing change
   SUBCASE("partial state") {
     std::vector<Tensor> qs = fixture_params(kFloat64);
     optim::Adam adam(qs, {.amsgrad = false});
-    set_grads(qs, fx::sgd_plain::grads[0]);
+    set_grads(qs, fx_optim::sgd_plain::grads[0]);
     adam.step();
     optim::StateDict bad = adam.state_dict();
     for (auto& [k, v] : bad.scalars)
@@ -421,7 +421,7 @@ TEST_CASE("load_state_dict: clear errors on mismatched state, and nothing change
   SUBCASE("a float32 state loads into float64 parameters, converted") {
     std::vector<Tensor> qs = fixture_params(kFloat32);
     optim::SGD f32(qs, {.lr = 0.1, .momentum = 0.9});
-    set_grads(qs, fx::sgd_plain::grads[0]);
+    set_grads(qs, fx_optim::sgd_plain::grads[0]);
     f32.step();
     optim::SGD opt(fixture_params(kFloat64), {.lr = 0.3});
     opt.load_state_dict(f32.state_dict());

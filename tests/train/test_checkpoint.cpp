@@ -34,7 +34,7 @@ train::Checkpoint sample_checkpoint() {
 }
 
 // The checkpoint's file with metadata field `key` set to `value` (or removed when empty).
-std::string with_field(const TempDir& dir, const std::string& key, const std::string& value) {
+std::string with_field(const ScratchDir& dir, const std::string& key, const std::string& value) {
   const std::string path = dir.file("c.ckpt");
   train::save_checkpoint(path, sample_checkpoint());
   Safetensors f = load_safetensors(path);
@@ -48,7 +48,7 @@ std::string with_field(const TempDir& dir, const std::string& key, const std::st
 }  // namespace
 
 TEST_CASE("checkpoint: every field back exactly, the RNG state's full 64 bits included") {
-  TempDir dir;
+  ScratchDir dir;
   const train::Checkpoint c = sample_checkpoint();
   train::save_checkpoint(dir.file("c.ckpt"), c);
   const train::Checkpoint back = train::load_checkpoint(dir.file("c.ckpt"));
@@ -72,7 +72,7 @@ TEST_CASE("checkpoint: every field back exactly, the RNG state's full 64 bits in
 }
 
 TEST_CASE("checkpoint: a file that is not one, and fields that do not hold what they should") {
-  TempDir dir;
+  ScratchDir dir;
   save_safetensors(dir.file("weights.safetensors"), {{"w", zeros({2})}});
   check_error([&] { train::load_checkpoint(dir.file("weights.safetensors")); },
               {"weights.safetensors", "not a lacoot checkpoint", "\"format\" is missing"});

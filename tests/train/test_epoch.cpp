@@ -19,13 +19,13 @@ using namespace lacoot;
 
 namespace {
 
-struct Batch {
+struct EpochBatch {
   Tensor images, labels;
 };
 
 // The smallest loader train_epoch accepts: a fixed list of batches.
 struct ListLoader {
-  std::vector<Batch> batches;
+  std::vector<EpochBatch> batches;
   int64_t size() const { return static_cast<int64_t>(batches.size()); }
   auto begin() { return batches.begin(); }
   auto end() { return batches.end(); }
@@ -33,9 +33,9 @@ struct ListLoader {
 
 // Batch k of 8 rows of 5 features, 3 classes, from the seeded generator; `poisoned` puts a NaN
 // into one feature.
-Batch batch(uint64_t k, bool poisoned = false) {
+EpochBatch batch(uint64_t k, bool poisoned = false) {
   Generator gen(100 + k);
-  Batch b{randn({8, 5}, kFloat32, gen), tensor(std::vector<int64_t>{0, 1, 2, 0, 1, 2, 0, 1}, {8})};
+  EpochBatch b{randn({8, 5}, kFloat32, gen), tensor(std::vector<int64_t>{0, 1, 2, 0, 1, 2, 0, 1}, {8})};
   if (poisoned) b.images.at<float>({3, 2}) = std::numeric_limits<float>::quiet_NaN();
   return b;
 }
