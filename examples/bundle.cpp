@@ -3,7 +3,7 @@
 // Not a lesson: read the examples themselves. Each of them is a whole program of its own, which
 // a reader may copy out and build alone (`meson setup -Dbundles=false` builds them so).
 // A header-only library is compiled again into every unit that includes it, and most of each
-// example's compile was the same library code: compiled two at a time on ci-amd, the seven took
+// example's compile was the same library code: compiled two at a time on ci-zen4, the seven took
 // 9 min 1 s as seven units and take 1 min 48 s as this one. Each is in a namespace named after
 // it, and each program is this unit plus tools/bundle_main.cpp, whose main calls its example's.
 //

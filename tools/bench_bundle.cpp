@@ -2,7 +2,7 @@
 //
 // Each bench_*.cpp is a whole program; this unit includes four of them, each in a namespace
 // named after it, so that the library code they share is compiled once, not four times
-// (compiled two at a time on ci-amd, the four took 3 min 6 s as four units and take 66 s as
+// (compiled two at a time on ci-zen4, the four took 3 min 6 s as four units and take 66 s as
 // this one); each program is this unit plus tools/bundle_main.cpp.
 // examples/bundle.cpp does the same for the examples and says what makes a program fit;
 // `meson setup -Dbundles=false` compiles each alone.
