@@ -9,7 +9,9 @@
 // a 3×3 stem at 32×32, a max-pool, then stages at 16, 8, 4 and 2 pixels, with 1×1 stride-2
 // downsample convolutions on the shortcuts. Times are the best of --repeat runs after one warm-up;
 // GFLOP/s count 2·N·O·Ho·Wo·(C/groups)·kh·kw per forward and three times that per
-// forward + backward. --json prints the same as one JSON object (tools/bench_ops_torch.py reads
+// forward + backward: a direct convolution's work, though the stride-1 3×3 layers' forward and
+// input gradient take Winograd's F(2×2, 3×3) (backend/cpu/winograd.hpp), which does 4/9 of
+// those products, and so may pass the machine's peak. --json prints the same as one JSON object (tools/bench_ops_torch.py reads
 // it to compare with PyTorch).
 #include <algorithm>
 #include <chrono>

@@ -48,6 +48,9 @@ const Path kPaths[] = {
     {"chunked weight gradient from patches",
      ConvTuning{.weight_slot_bytes = 0, .chunk_buffer_bytes = 1, .patches_min_channels = 1,
                 .patches_in_place_only = false}},
+    {"Winograd F(2x2, 3x3) for every stride-1 3x3 convolution", ConvTuning{.winograd_min_channels = 1}},
+    {"Winograd, one image per task, tasks one after the other",
+     ConvTuning{.target_columns = 1, .min_parallel_tasks = 1 << 30, .winograd_min_channels = 1}},
 };
 
 // Sets the tuning for the lifetime of the guard.
@@ -156,7 +159,13 @@ TEST_CASE("conv2d float32 agrees with float64 on a larger layer, forward and bac
                         {{6, 16, 8, 8}, {16, 16, 3, 3}, {.padding = 1}},
                         {{5, 8, 5, 7}, {8, 8, 3, 3}, {.padding = 1}},
                         {{3, 4, 7, 7}, {8, 4, 3, 3}, {.padding = 2, .dilation = 2}},
-                        {{3, 4, 7, 9}, {8, 4, 3, 1}, {}}};
+                        {{3, 4, 7, 9}, {8, 4, 3, 1}, {}},
+                        // 32 channels and more, stride-1 3×3: Winograd's F(2×2, 3×3) (winograd.hpp),
+                        // even and odd sizes, padding 0 to 2.
+                        {{6, 32, 8, 8}, {40, 32, 3, 3}, {.padding = 1}},
+                        {{4, 48, 5, 7}, {32, 48, 3, 3}, {.padding = 1}},
+                        {{3, 32, 6, 5}, {32, 32, 3, 3}, {}},
+                        {{3, 32, 3, 4}, {32, 32, 3, 3}, {.padding = 2}}};
   for (const Case& c : cases) {
     Tensor x = randn(c.x, kFloat64), w = randn(c.w, kFloat64), b = randn({c.w[0]}, kFloat64);
     Tensor x32 = x.to(kFloat32), w32 = w.to(kFloat32), b32 = b.to(kFloat32);
@@ -175,7 +184,7 @@ TEST_CASE("conv2d float32 agrees with float64 on a larger layer, forward and bac
 TEST_CASE("conv2d results do not depend on the thread count") {
   // Tasks one per thread, with slots for the weight gradient; tasks split over the threads,
   // with the weight gradient in chunks split by gemm() (tiles and parts of the depth); both
-  // again with the weight gradient from channels-last patches.
+  // again with the weight gradient from channels-last patches; Winograd's path both ways.
   const ConvTuning tunings[] = {
       ConvTuning{.target_columns = 64},
       ConvTuning{.target_columns = 1 << 20, .min_parallel_tasks = 1 << 30, .weight_slot_bytes = 0,
@@ -183,7 +192,10 @@ TEST_CASE("conv2d results do not depend on the thread count") {
       ConvTuning{.target_columns = 64, .patches_min_channels = 1, .patches_in_place_only = false},
       ConvTuning{.target_columns = 1 << 20, .min_parallel_tasks = 1 << 30, .weight_slot_bytes = 0,
                  .chunk_buffer_bytes = 800'000, .patches_min_channels = 1,
-                 .patches_in_place_only = false}};
+                 .patches_in_place_only = false},
+      // Winograd, tasks one per thread and tasks split over the threads.
+      ConvTuning{.target_columns = 64, .winograd_min_channels = 1},
+      ConvTuning{.target_columns = 1 << 20, .min_parallel_tasks = 1 << 30, .winograd_min_channels = 1}};
   Tensor x = randn({20, 8, 16, 16}), w = randn({32, 8, 3, 3}), b = randn({32});
   Tensor g = randn({20, 32, 16, 16});
   CHECK(backend::cpu::gemm_split(32, 72, 2560).k_splits > 1);

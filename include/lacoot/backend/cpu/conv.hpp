@@ -1,9 +1,11 @@
-// lacoot/backend/cpu/conv.hpp — 2-D convolution on the CPU: im2col + GEMM.
+// lacoot/backend/cpu/conv.hpp — 2-D convolution on the CPU: im2col + GEMM, and Winograd.
 //
 // Holds: the kernels conv2d_forward, conv2d_backward_input, conv2d_backward_weight and
 // conv2d_backward_bias, and ConvTuning (how they group images).
-// Needs: im2col.hpp (ConvShape, Im2col), gemm.hpp, depthwise.hpp (groups == C == O goes there).
-// Leaves out: argument checking (ops/conv.hpp does it), transposed convolutions, Winograd/FFT.
+// Needs: im2col.hpp (ConvShape, Im2col), gemm.hpp, depthwise.hpp (groups == C == O goes there),
+// winograd.hpp (stride-1 3×3 convolutions of 32 channels or more, forward and input gradient,
+// go there: 16 products of 4/9 the multiply-adds, driven by winograd_conv below).
+// Leaves out: argument checking (ops/conv.hpp does it), transposed convolutions, FFT.
 //
 // With cols the im2col matrix of an image (im2col.hpp), the convolution is one product,
 //     out[O, Ho·Wo] = weight[O, C·kh·kw] · cols[C·kh·kw, Ho·Wo]   (+ bias per row),
@@ -38,7 +40,10 @@
 // 90% of peak) that is 0.77-0.87× on the shape-preserving 3×3 layers at 8 and 4 pixels (the
 // slowest), 0.9-1.1× at 16 pixels and on the strided ones, faster on the stem, the 2×2 layers
 // and the 1×1 downsamples. With Eigen 3.4's kernel (63-68% of peak) these layers ran at
-// 0.55-0.8×.
+// 0.55-0.8×. PyTorch was faster there than a direct convolution can be at the GEMM's peak: it
+// does fewer multiplications. With Winograd's F(2×2, 3×3) for those layers' forward and input
+// gradient, on 2 Zen 4 cores (BENCHMARKS.md) the four stride-1 3×3 layers went from
+// 0.77-1.18× to 1.01-1.19× forward + backward.
 #pragma once
 
 #include <algorithm>
@@ -51,6 +56,7 @@
 #include "gemm.hpp"
 #include "im2col.hpp"
 #include "scratch.hpp"
+#include "winograd.hpp"
 
 namespace lacoot::backend::cpu {
 
@@ -71,6 +77,9 @@ struct ConvTuning {
   // the patches in place (float32, few output channels: sgemm.hpp).
   int64_t patches_min_channels = 16;
   bool patches_in_place_only = true;
+  // Stride-1 3×3 convolutions with at least this many input and output channels go by
+  // Winograd's F(2×2, 3×3) (winograd.hpp), forward and input gradient.
+  int64_t winograd_min_channels = 32;
 };
 inline ConvTuning& conv_tuning() {
   static ConvTuning tuning;
@@ -154,6 +163,49 @@ void gemm_on(bool parallel, bool trans_a, bool trans_b, int64_t M, int64_t N, in
   (parallel ? gemm<T> : gemm_serial<T>)(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, beta, C, ldc);
 }
 
+struct WinogradScratch;  // the Winograd path's buffers: the transformed filters (on the calling
+                        // thread), and each task's images and outputs channels last
+
+// out [N, s.O, Ho, Wo] = conv(x [N, s.C, H, W]) by Winograd's F(2×2, 3×3) (winograd.hpp), with
+// the filters as winograd_weights reads them (flip: the input gradient's) and bias b (or null).
+// Tasks of images as for im2col: each puts its images channels last, transforms them, runs the
+// 16 products M[ξ] [tiles, O] = V[ξ] [tiles, C] · U[ξ]ᵀ (U[ξ] [O, C]), transforms their outputs and
+// puts them back in NCHW, in that core's cache.
+template <class T>
+void winograd_conv(const T* x, const T* w, bool flip, const T* b, const ConvShape& s, T* out) {
+  const int64_t C = s.C, O = s.O, tiles = winograd_tiles(s).count(), HW = s.H * s.W, P = s.P();
+  const int64_t plane = winograd_plane(O, C);
+  T* U = thread_scratch<WinogradScratch, T>(0).get(16 * plane);
+  winograd_weights(w, O, C, flip, U);
+  const std::vector<T> zeros(static_cast<std::size_t>(C), T(0));
+  const ConvTuning& tuning = conv_tuning();
+  const int64_t per_buffer = tuning.task_buffer_bytes / std::max<int64_t>(1, 16 * std::max(C, O) * tiles * int64_t(sizeof(T)));
+  const int64_t per = std::clamp<int64_t>(std::min((tuning.target_columns + tiles - 1) / tiles, per_buffer), 1,
+                                          std::max<int64_t>(s.N, 1));
+  for_each_task<T>(s.N, per, [&](int64_t n0, int64_t m, bool parallel, Scratch<T>& v_buf, Scratch<T>& m_buf) {
+    const int64_t ld = m * tiles;
+    T* x_cl = thread_scratch<WinogradScratch, T>(2).get(m * C * HW);
+    T* y_cl = thread_scratch<WinogradScratch, T>(3).get(m * O * P);
+    const int64_t v_plane = winograd_plane(ld, C), m_plane = winograd_plane(ld, O);
+    T* V = v_buf.get(16 * v_plane);
+    T* M = m_buf.get(16 * m_plane);
+    auto inputs = [&](int64_t i0, int64_t i1) {
+      to_channels_last(x + (n0 + i0) * C * HW, i1 - i0, C, HW, x_cl + i0 * C * HW);
+      winograd_inputs(x_cl + i0 * C * HW, i1 - i0, s, zeros.data(), V + i0 * tiles * C, ld);
+    };
+    if (parallel) parallel_for(m, 1, inputs);
+    else inputs(0, m);
+    for (int xi = 0; xi < 16; ++xi)
+      gemm_on(parallel, false, true, ld, O, C, V + xi * v_plane, C, U + xi * plane, C, T(0), M + xi * m_plane, O);
+    auto outputs = [&](int64_t i0, int64_t i1) {
+      winograd_outputs(M + i0 * tiles * O, i1 - i0, s, ld, b, y_cl + i0 * O * P);
+      to_channels_last(y_cl + i0 * O * P, i1 - i0, P, O, out + (n0 + i0) * O * P);  // [P, O] -> [O, P]
+    };
+    if (parallel) parallel_for(m, 1, outputs);
+    else outputs(0, m);
+  });
+}
+
 }  // namespace detail
 
 // ---- forward ----
@@ -162,6 +214,7 @@ void gemm_on(bool parallel, bool trans_a, bool trans_b, int64_t M, int64_t N, in
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, const ConvShape& s, T* out) {
   if (s.depthwise()) return depthwise_forward(x, w, b, s, out);
+  if (winograd_applies(s, conv_tuning().winograd_min_channels)) return detail::winograd_conv(x, w, false, b, s, out);
   const int64_t P = s.P(), O = s.O, Og = s.Og(), Kg = s.Kg(), CHW = s.C * s.H * s.W;
   const Im2col im2col(s);
   const detail::PackedWeight<T> packed = detail::pack_weight(w, s, false);
@@ -204,6 +257,12 @@ void conv2d_forward(const T* x, const T* w, const T* b, const ConvShape& s, T* o
 template <class T>
 void conv2d_backward_input(const T* dout, const T* w, const ConvShape& s, T* dx) {
   if (s.depthwise()) return depthwise_backward_input(dout, w, s, dx);
+  if (winograd_applies(s, conv_tuning().winograd_min_channels)) {
+    // A stride-1 convolution of dout with the filters turned and transposed (winograd.hpp).
+    ConvShape t = s;
+    t.C = s.O, t.O = s.C, t.H = s.Ho, t.W = s.Wo, t.Ho = s.H, t.Wo = s.W, t.ph = 2 - s.ph, t.pw = 2 - s.pw;
+    return detail::winograd_conv(dout, w, true, static_cast<const T*>(nullptr), t, dx);
+  }
   const int64_t P = s.P(), O = s.O, Og = s.Og(), Kg = s.Kg(), CHW = s.C * s.H * s.W;
   const Im2col im2col(s);
   const detail::PackedWeight<T> packed = detail::pack_weight(w, s, true);
