@@ -34,6 +34,14 @@
 #include "../../core/parallel.hpp"
 #include "im2col.hpp"
 
+// Vector code over the channels, as activation.hpp's LACOOT_PRAGMA_SIMD (empty without OpenMP,
+// where the pragma would only draw a warning).
+#ifdef _OPENMP
+#define LACOOT_WINOGRAD_SIMD _Pragma("omp simd")
+#else
+#define LACOOT_WINOGRAD_SIMD
+#endif
+
 namespace lacoot::backend::cpu {
 
 // Tiles (2×2 output blocks) of one image, and where they start.
@@ -108,7 +116,7 @@ void winograd_inputs(const T* x_cl, int64_t m, const ConvShape& s, const T* zero
             d[i][j] = h >= 0 && h < s.H && w >= 0 && w < s.W ? x_cl + ((n * s.H + h) * s.W + w) * C : zeros;
           }
         T* v = V + (n * tiles.count() + ti * tiles.cols + tj) * C;
-#pragma omp simd
+        LACOOT_WINOGRAD_SIMD
         for (int64_t c = 0; c < C; ++c) {
           T bd[4][4];  // Bᵀ · d
           for (int j = 0; j < 4; ++j) {
@@ -139,7 +147,7 @@ void winograd_outputs(const T* M, int64_t m, const ConvShape& s, int64_t ld, con
         const bool last_row = 2 * ti + 1 >= s.Ho, last_col = 2 * tj + 1 >= s.Wo;
         T* y00 = y_cl + ((n * s.Ho + 2 * ti) * s.Wo + 2 * tj) * O;
         T* y10 = y00 + s.Wo * O;
-#pragma omp simd
+        LACOOT_WINOGRAD_SIMD
         for (int64_t o = 0; o < O; ++o) {
           T v[16];
           for (int k = 0; k < 16; ++k) v[k] = src[k * plane + o];
