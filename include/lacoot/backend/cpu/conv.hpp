@@ -92,13 +92,18 @@ struct ConvScratch;  // the family tag of the convolution's two buffers per thre
                     // output or gradient in column layout (at most task_buffer_bytes or
                     // chunk_buffer_bytes each)
 
-// Images per task: enough columns for an efficient product, within the task's buffer.
-inline int64_t images_per_task(const ConvShape& s, int64_t elem_bytes) {
-  const int64_t P = std::max<int64_t>(s.P(), 1);
+// Images per task, of N, each giving `columns` columns of `column_bytes`: enough columns for an
+// efficient product, within the task's buffer.
+inline int64_t images_per_task(int64_t N, int64_t columns, int64_t column_bytes) {
+  const int64_t P = std::max<int64_t>(columns, 1);
   const ConvTuning& tuning = conv_tuning();
   int64_t m = (tuning.target_columns + P - 1) / P;
-  m = std::min(m, tuning.task_buffer_bytes / std::max<int64_t>(1, s.rows() * P * elem_bytes));
-  return std::clamp<int64_t>(m, 1, std::max<int64_t>(s.N, 1));
+  m = std::min(m, tuning.task_buffer_bytes / std::max<int64_t>(1, column_bytes * P));
+  return std::clamp<int64_t>(m, 1, std::max<int64_t>(N, 1));
+}
+// ... for im2col: a column of rows() values per output position.
+inline int64_t images_per_task(const ConvShape& s, int64_t elem_bytes) {
+  return images_per_task(s.N, s.P(), s.rows() * elem_bytes);
 }
 
 // Calls task(n0, m, parallel, cols_buf, aux_buf) for the groups of `per` images covering the
@@ -178,10 +183,8 @@ void winograd_conv(const T* x, const T* w, bool flip, const T* b, const ConvShap
   T* U = thread_scratch<WinogradScratch, T>(0).get(16 * plane);
   winograd_weights(w, O, C, flip, U);
   const std::vector<T> zeros(static_cast<std::size_t>(C), T(0));
-  const ConvTuning& tuning = conv_tuning();
-  const int64_t per_buffer = tuning.task_buffer_bytes / std::max<int64_t>(1, 16 * std::max(C, O) * tiles * int64_t(sizeof(T)));
-  const int64_t per = std::clamp<int64_t>(std::min((tuning.target_columns + tiles - 1) / tiles, per_buffer), 1,
-                                          std::max<int64_t>(s.N, 1));
+  // A column per tile: 16 values per channel of the larger side in V or M.
+  const int64_t per = images_per_task(s.N, tiles, 16 * std::max(C, O) * int64_t(sizeof(T)));
   for_each_task<T>(s.N, per, [&](int64_t n0, int64_t m, bool parallel, Scratch<T>& v_buf, Scratch<T>& m_buf) {
     const int64_t ld = m * tiles;
     T* x_cl = thread_scratch<WinogradScratch, T>(2).get(m * C * HW);

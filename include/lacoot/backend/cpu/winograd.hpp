@@ -17,8 +17,9 @@
 //            ⎢0 −1  1  0⎥        ⎢1/2 −1/2  1/2⎥        ⎣0 1 −1 −1⎦
 //            ⎣0  1  0 −1⎦        ⎣ 0    0    1 ⎦
 // 16 products per 2×2 block and channel pair instead of 36. Summed over input channels, the
-// elementwise products become 16 matrix products, one per position ξ of the 4×4 block:
-//     M[ξ] [O, tiles] = U[ξ] [O, C] · V[ξ] [C, tiles],
+// elementwise products become 16 matrix products, one per position ξ of the 4×4 block (laid
+// out with a row per tile, the channels contiguous):
+//     M[ξ] [tiles, O] = V[ξ] [tiles, C] · U[ξ]ᵀ  (U[ξ] [O, C]),
 // so the work is 16 GEMMs of 4/9 the direct convolution's multiply-adds, plus transforms that
 // touch each value a few times. PyTorch's CPU convolution (oneDNN) does the same on AVX-512
 // machines, which is how it ran the 3×3 layers at 4×4 and 8×8 faster than the machine's GEMM
@@ -97,8 +98,8 @@ void winograd_weights(const T* w, int64_t rows, int64_t cols, bool flip, T* U) {
   });
 }
 
-// V [16, ld, C] (per ξ the GEMM's left operand, a row per tile; planes winograd_plane(ld, C) apart) for images [0, m) of x_cl
-// [m, H, W, C] (channels last): row n·tiles + t holds tile t of image n, Bᵀ·d·B of its 4×4 input
+// V [16, ld, C] (per ξ the GEMM's left operand, a row per tile; planes winograd_plane(ld, C)
+// apart) for images [0, m) of x_cl [m, H, W, C] (channels last): row n·tiles + t holds tile t of image n, Bᵀ·d·B of its 4×4 input
 // block (zero outside the image), for every channel at once (the inner loops run over C, in
 // SIMD registers). `zeros`: C zeros. Serial: the caller splits the work.
 template <class T>
