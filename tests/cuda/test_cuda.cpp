@@ -12,9 +12,12 @@
 #include "lacoot/backend/cuda/allocator.hpp"
 #include "lacoot/backend/cuda/blas.hpp"
 #include "lacoot/core/print.hpp"
+#include "lacoot/diffusion/gaussian_diffusion.hpp"
 #include "lacoot/io/safetensors.hpp"
 #include "lacoot/method/regulariser.hpp"
+#include "lacoot/models/dit.hpp"
 #include "lacoot/models/resnet.hpp"
+#include "lacoot/models/swin.hpp"
 #include "lacoot/ops/activation.hpp"
 #include "lacoot/ops/conv.hpp"
 #include "lacoot/ops/dropout.hpp"
@@ -608,44 +611,158 @@ TEST_CASE("cuda: wasserstein_1d and Max-SWD equal the CPU op, values and gradien
                        doctest::Contains("at most 1024 points"), Error);
 }
 
-TEST_CASE("cuda: five SGD steps of ResNet-18-CIFAR (with LaCoOT's regulariser) follow the CPU run") {
-  if (!have_gpu()) return;
-  // Two copies of one model; the same batches, the same regulariser directions (its generator
-  // draws on the CPU), the same recipe. float64, so that the runs agree far beyond the float32
-  // rounding that separates cuDNN's and the CPU's summation orders.
-  manual_seed(11);
-  auto cpu_model = models::resnet18_cifar({.num_classes = 10, .in_channels = 1, .width = 8});
-  auto gpu_model = models::resnet18_cifar({.num_classes = 10, .in_channels = 1, .width = 8});
+namespace {
+using MakeModel = std::function<std::shared_ptr<nn::Module>()>;
+using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(nn::Module&)>;
+using LossOf = std::function<Tensor(nn::Module&, int step, const Device&)>;
+
+// Two float64 copies of one model, the second on the GPU with the first's weights, trained the
+// same way: `steps` steps of loss_of(model, step, device) plus LaCoOT's regulariser over the
+// model's removable blocks (its directions drawn on the CPU). The GPU's losses and final weights
+// follow the CPU's, far beyond the float32 rounding that separates cuDNN's and cuBLAS's summation
+// orders from the CPU's.
+void check_training_follows_cpu(const MakeModel& make, const MakeOptimizer& optimizer, const LossOf& loss_of,
+                                int steps) {
+  auto cpu_model = make(), gpu_model = make();
   cpu_model->to(kFloat64);
   gpu_model->to(kFloat64);
   gpu_model->load_state_dict(cpu_model->state_dict());
   gpu_model->to(kCUDA);
   CHECK(nn::device_of(*gpu_model) == kCUDA);
-  auto run = [](nn::Module& model, std::vector<double>& losses) {
-    optim::SGD sgd(model.named_parameters(), {.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4});
+  auto run = [&](nn::Module& model) {
+    auto opt = optimizer(model);
     method::MaxSWDRegulariser reg(model, {.lambda = 0.5, .seed = 3});
-    Generator data(5);
-    const Device device = nn::device_of(model);
+    CHECK(!reg.blocks().empty());
     model.train();
-    for (int step = 0; step < 5; ++step) {
-      Tensor x = randn({16, 1, 32, 32}, kFloat64, data).to(device);
-      Tensor y = mul(rand({16}, kFloat64, data), 9.99).to(kInt64).to(device);
-      Tensor loss = add(cross_entropy(model(x), y), reg.penalty());
+    std::vector<double> losses;
+    for (int step = 0; step < steps; ++step) {
+      // Two statements: the penalty measures the forward pass, which must come first (the
+      // order in which a call's arguments are evaluated is unspecified; GCC's is right to left).
+      Tensor loss = loss_of(model, step, nn::device_of(model));
+      loss = add(loss, reg.penalty());
       losses.push_back(loss.item());
-      sgd.zero_grad();
+      opt->zero_grad();
       loss.backward();
-      sgd.step();
+      opt->step();
     }
+    return losses;
   };
-  std::vector<double> cpu_losses, gpu_losses;
-  run(*cpu_model, cpu_losses);
-  run(*gpu_model, gpu_losses);
+  const std::vector<double> cpu_losses = run(*cpu_model), gpu_losses = run(*gpu_model);
   for (std::size_t i = 0; i < cpu_losses.size(); ++i) CHECK(gpu_losses[i] == doctest::Approx(cpu_losses[i]).epsilon(1e-9));
   auto gpu_state = gpu_model->state_dict();
   std::size_t i = 0;
   for (auto& [name, t] : cpu_model->state_dict()) {
     CAPTURE(name);
     lacoot::test::check_close(gpu_state[i++].second, values_of(t), 1e-8);
+  }
+}
+
+// A batch of n images [n, C, 32, 32] and labels below `classes`, drawn on the CPU from the
+// generator of `seed`, on `device`.
+std::pair<Tensor, Tensor> batch_of(uint64_t seed, int64_t n, int64_t C, int64_t classes, const Device& device) {
+  Generator data(seed);
+  Tensor x = randn({n, C, 32, 32}, kFloat64, data).to(device);
+  Tensor y = mul(rand({n}, kFloat64, data), static_cast<double>(classes) - 0.01).to(kInt64).to(device);
+  return {x, y};
+}
+}  // namespace
+
+TEST_CASE("cuda: five SGD steps of ResNet-18-CIFAR (with LaCoOT's regulariser) follow the CPU run") {
+  if (!have_gpu()) return;
+  check_training_follows_cpu(
+      [] { return models::resnet18_cifar({.num_classes = 10, .in_channels = 1, .width = 8}); },
+      [](nn::Module& m) -> std::unique_ptr<optim::Optimizer> {
+        return std::make_unique<optim::SGD>(m.named_parameters(),
+                                            optim::SGDOptions{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4});
+      },
+      [](nn::Module& model, int step, const Device& device) {
+        auto [x, y] = batch_of(5 + static_cast<uint64_t>(step), 16, 1, 10, device);
+        return cross_entropy(model(x), y);
+      },
+      5);
+}
+
+TEST_CASE("cuda: a small Swin and a small DiT (the diffusion loss with a learned variance) train with LaCoOT as on the CPU") {
+  if (!have_gpu()) return;
+  const MakeOptimizer adamw = [](nn::Module& m) -> std::unique_ptr<optim::Optimizer> {
+    return std::make_unique<optim::AdamW>(m.named_parameters(), optim::AdamWOptions{.lr = 1e-3});
+  };
+  // Swin: two stages, windows of 4 on an 8x8 token map (shifted windows with their mask, the
+  // relative position bias, patch merging); the batches drawn on the CPU from a seeded generator.
+  check_training_follows_cpu(
+      [] {
+        return models::swin_t({.num_classes = 10, .embed_dim = 8, .depths = {2, 2}, .num_heads = {2, 4},
+                               .window_size = 4, .stochastic_depth_prob = 0.0});
+      },
+      adamw,
+      [](nn::Module& model, int step, const Device& device) {
+        auto [x, y] = batch_of(100 + static_cast<uint64_t>(step), 4, 3, 10, device);
+        return cross_entropy(model(x), y);
+      },
+      3);
+  // DiT: the loss on ε plus the variational bound (through the variance channels), timesteps and
+  // class dropout drawn on the CPU, the null class forced for two of six samples.
+  const diffusion::GaussianDiffusion process(diffusion::linear_beta_schedule(1000));
+  check_training_follows_cpu(
+      [] {
+        return std::make_shared<models::DiT>(models::DiTOptions{.input_size = 8, .patch_size = 2, .in_channels = 2,
+                                                                .hidden_size = 24, .depth = 3, .num_heads = 4,
+                                                                .num_classes = 5});
+      },
+      adamw,
+      [&process](nn::Module& model, int step, const Device& device) {
+        auto& dit = dynamic_cast<models::DiT&>(model);
+        Generator data(200 + static_cast<uint64_t>(step));
+        Tensor x0 = randn({6, 2, 8, 8}, kFloat64, data), noise = randn({6, 2, 8, 8}, kFloat64, data);
+        Tensor t = mul(rand({6}, kFloat64, data), 999.99).to(kInt64);
+        Tensor y = mul(rand({6}, kFloat64, data), 4.99).to(kInt64);
+        Tensor drop = Tensor::empty({6}, kInt64);
+        for (int64_t n = 0; n < 6; ++n) drop.data<int64_t>()[n] = n % 3 == 0;
+        x0 = x0.to(device), noise = noise.to(device);
+        Tensor out = dit(process.q_sample(x0, t, noise), t.to(kFloat64).to(device), y.to(device), drop.to(device));
+        return mean(process.training_losses(out, x0, t, noise).loss);
+      },
+      3);
+}
+
+TEST_CASE("cuda: DDPM and DDIM sampling of a DiT with classifier-free guidance follow the CPU") {
+  if (!have_gpu()) return;
+  manual_seed(13);
+  auto cpu_dit = std::make_shared<models::DiT>(models::DiTOptions{.input_size = 8, .patch_size = 2, .in_channels = 2,
+                                                                  .hidden_size = 24, .depth = 2, .num_heads = 4,
+                                                                  .num_classes = 5});
+  // adaLN-Zero starts every block and the final layer at zero: nudge them off it, so that the
+  // samples depend on the attention, the MLPs and the conditioning.
+  nn::StateDict nudged;
+  for (auto& [name, t] : cpu_dit->state_dict())
+    nudged.emplace_back(name, name == "pos_embed" ? t : add(t, mul(randn(t.shape(), t.dtype()), 0.05)));
+  cpu_dit->load_state_dict(nudged);
+  auto gpu_dit = std::make_shared<models::DiT>(cpu_dit->options);
+  cpu_dit->to(kFloat64);
+  gpu_dit->to(kFloat64);
+  gpu_dit->load_state_dict(cpu_dit->state_dict());
+  gpu_dit->to(kCUDA);
+  for (const std::string spec : {"10", "ddim10"}) {
+    CAPTURE(spec);
+    const bool ddim = spec.rfind("ddim", 0) == 0;
+    const diffusion::GaussianDiffusion process(diffusion::linear_beta_schedule(1000), true,
+                                               diffusion::space_timesteps(1000, spec));
+    auto sample = [&](models::DiT& dit) {
+      dit.eval();
+      const Device device = nn::device_of(dit);
+      Tensor y = Tensor::empty({8}, kInt64);
+      for (int64_t n = 0; n < 4; ++n) y.data<int64_t>()[n] = n, y.data<int64_t>()[4 + n] = 5;  // then the null class
+      Tensor yd = y.to(device);
+      Generator gen(21);
+      Tensor noise = randn({4, 2, 8, 8}, kFloat64, gen).to(device);
+      auto model = [&](const Tensor& x, const Tensor& t) {
+        return narrow(dit.forward_with_cfg(cat({x, x}, 0), cat({t, t}, 0), yd, 1.5, 2), 0, 0, x.size(0));
+      };
+      return process.sample_loop(model, noise, gen, ddim, ddim ? 0.5 : 0.0, /*clip_denoised=*/true);
+    };
+    Tensor on_cpu = sample(*cpu_dit), on_gpu = sample(*gpu_dit);
+    CHECK(on_gpu.device() == kCUDA);
+    lacoot::test::check_close(on_gpu, values_of(on_cpu), 1e-8);
   }
 }
 
