@@ -69,6 +69,30 @@ TEST_CASE("wasserstein_1d worked by hand") {
   check_values(cols, {1.0, 0.0});
 }
 
+TEST_CASE("wasserstein_1d: tied points keep their row order (as the GPU's stable sort); a NaN sorts last") {
+  // 40 equal points against 40 distinct ones, p = 2: the i-th point of u (in row order) is
+  // matched with the i-th smallest of v, so ∂W/∂u_i = 2 (c − v_(i)) / n. An unstable sort would
+  // match the tied rows in some other order (same W, gradients permuted).
+  const int64_t n = 40;
+  std::vector<double> v_values;
+  for (int64_t j = 0; j < n; ++j) v_values.push_back(static_cast<double>((j * 7) % n) / 10.0);  // 0 .. 3.9, shuffled
+  Tensor u = full({n}, 0.5, kFloat64).requires_grad_(), v = from(v_values, {n}, kFloat64);
+  wasserstein_1d(u, v, {}, {}, 2).backward();
+  std::vector<double> expected;
+  for (int64_t i = 0; i < n; ++i) expected.push_back(2.0 * (0.5 - static_cast<double>(i) / 10.0) / static_cast<double>(n));
+  check_close(u.grad(), expected, 1e-12);
+  // A NaN is the largest value: it meets v's largest point, W is NaN, the other rows keep their
+  // gradients (rows sorted 2, 0, 1 against 0, 1, 2).
+  Tensor w = tensor({1.0, std::nan(""), 0.0}, kFloat64).requires_grad_();
+  Tensor dist = wasserstein_1d(w, tensor({0.0, 1.0, 2.0}, kFloat64), {}, {}, 2);
+  CHECK(std::isnan(dist.item()));
+  dist.backward();
+  const std::vector<double> g = values_of(w.grad());
+  CHECK(g[0] == 0.0);
+  CHECK(std::isnan(g[1]));
+  CHECK(g[2] == 0.0);
+}
+
 TEST_CASE("sliced and max-sliced distances equal POT 0.8.2's, with its gradients (float64)") {
   namespace fx = fixtures::ot;
   check_pot_case<fx::case1>(kFloat64, 1e-12, 1e-10);

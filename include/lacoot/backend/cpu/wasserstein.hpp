@@ -5,7 +5,7 @@
 //     W_k = ∫₀¹ |F_u⁻¹(t) − F_v⁻¹(t)|^p dt,
 // the p-th power of the p-Wasserstein distance between the empirical measures Σ a_i δ(u_ik) and
 // Σ b_j δ(v_jk), and, when asked, the gradient of Σ_k g_k W_k with respect to U and V.
-// Needs: core/parallel.hpp.
+// Needs: core/parallel.hpp, backend/cpu/sort.hpp (sort_key: the order of values, NaN last).
 // Leaves out: autograd (ot/wasserstein_1d.hpp wraps this as an op), other ground costs.
 //
 // The algorithm is POT 0.8.2's wasserstein_1d (specs/pot-maxswd.md §1.5), so values agree to
@@ -27,12 +27,28 @@
 #include <vector>
 
 #include "../../core/parallel.hpp"
+#include "sort.hpp"
 
 namespace lacoot::backend::cpu {
 
 // U [n, K], V [m, K] row-major; a [n], b [m] the weights (nullptr: uniform 1/n, 1/m).
 // W [K] receives W_k. If gU (and gV) are given, g [K] is the upstream gradient and
 // gU [n, K], gV [m, K] receive g_k ∂W_k/∂U, g_k ∂W_k/∂V (overwritten, not accumulated).
+namespace detail {
+// The rows of column k of X [rows, K] in increasing order of value: keys[i] = sort_key(X[i, k]),
+// order = the row numbers sorted by (key, row).
+template <class T>
+void sort_rows(const T* X, int64_t rows, int64_t K, int64_t k, std::vector<SortKey<T>>& keys,
+               std::vector<int64_t>& order) {
+  for (int64_t i = 0; i < rows; ++i) keys[static_cast<std::size_t>(i)] = sort_key(X[i * K + k]);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+    const SortKey<T> kx = keys[static_cast<std::size_t>(x)], ky = keys[static_cast<std::size_t>(y)];
+    return kx < ky || (kx == ky && x < y);
+  });
+}
+}  // namespace detail
+
 template <class T>
 void wasserstein_1d_columns(const T* U, const T* V, int64_t n, int64_t m, int64_t K, const T* a, const T* b,
                             double p, T* W, const T* g = nullptr, T* gU = nullptr, T* gV = nullptr) {
@@ -41,12 +57,12 @@ void wasserstein_1d_columns(const T* U, const T* V, int64_t n, int64_t m, int64_
     std::vector<T> us(static_cast<std::size_t>(n)), vs(static_cast<std::size_t>(m));
     std::vector<T> cu(static_cast<std::size_t>(n)), cv(static_cast<std::size_t>(m));
     std::vector<T> du(static_cast<std::size_t>(n)), dv(static_cast<std::size_t>(m));
+    std::vector<SortKey<T>> ku(static_cast<std::size_t>(n)), kv(static_cast<std::size_t>(m));
     for (int64_t k = k0; k < k1; ++k) {
-      // Sort the column, remembering where each value came from.
-      std::iota(iu.begin(), iu.end(), 0);
-      std::iota(iv.begin(), iv.end(), 0);
-      std::sort(iu.begin(), iu.end(), [&](int64_t x, int64_t y) { return U[x * K + k] < U[y * K + k]; });
-      std::sort(iv.begin(), iv.end(), [&](int64_t x, int64_t y) { return V[x * K + k] < V[y * K + k]; });
+      // Sort the column, remembering where each value came from: by sort.hpp's total order
+      // (NaN last, −0.0 tied with +0.0), ties in row order, as the GPU's stable radix sort.
+      detail::sort_rows(U, n, K, k, ku, iu);
+      detail::sort_rows(V, m, K, k, kv, iv);
       T acc = 0;
       for (int64_t i = 0; i < n; ++i) {
         us[static_cast<std::size_t>(i)] = U[iu[static_cast<std::size_t>(i)] * K + k];

@@ -39,7 +39,18 @@ struct OtScratch {
   }
 };
 
-// Sorts column k of X [rows, K] into sorted (values) and at (their row numbers).
+// The key after every value in CUB's radix order, NaN included: the largest positive NaN, whose
+// bits are all ones but the sign's (CUB orders floats by their bits, positive NaNs above +inf).
+template <class T>
+__device__ T ot_padding_key() {
+  if constexpr (sizeof(T) == 4) return __int_as_float(0x7fffffff);
+  else return __longlong_as_double(0x7fffffffffffffffLL);
+}
+
+// Sorts column k of X [rows, K] into sorted (values) and at (their row numbers): the CPU's order
+// (backend/cpu/sort.hpp's sort_key: NaN last, −0.0 tied with +0.0, ties in row order). Every NaN
+// becomes the canonical +NaN, so that it sorts after +inf (a −NaN would sort first) but before
+// the padding of the unused slots, which must stay behind every real row.
 template <class T, class Sort>
 __device__ void sort_column(const T* X, int64_t rows, int64_t K, int64_t k, typename Sort::TempStorage& temp,
                             T* sorted, int* at) {
@@ -47,7 +58,8 @@ __device__ void sort_column(const T* X, int64_t rows, int64_t K, int64_t k, type
   int rows_of[kOtItems];
   for (int i = 0; i < kOtItems; ++i) {  // blocked: thread t holds slots t·items .. t·items + items − 1
     const int64_t slot = static_cast<int64_t>(threadIdx.x) * kOtItems + i;
-    keys[i] = slot < rows ? X[slot * K + k] : static_cast<T>(INFINITY);  // padding sorts last (stable)
+    const T v = slot < rows ? X[slot * K + k] : ot_padding_key<T>();
+    keys[i] = slot < rows && isnan(v) ? static_cast<T>(NAN) : v;
     rows_of[i] = static_cast<int>(slot);
   }
   Sort(temp).Sort(keys, rows_of);
@@ -116,6 +128,7 @@ std::size_t wasserstein_scratch_bytes(int64_t n, int64_t m, int64_t K, DType dty
 void wasserstein_1d_columns(const void* U, const void* V, int64_t n, int64_t m, int64_t K, const void* a,
                             const void* b, double p, void* W, const void* g, void* gU, void* gV, void* scratch,
                             DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (K == 0) return;
   LACOOT_CHECK(n <= kMaxOtPoints && m <= kMaxOtPoints, "cuda wasserstein_1d: at most ", kMaxOtPoints,
                " points per sample on the GPU, got ", n, " and ", m, " (move the samples to the CPU)");
