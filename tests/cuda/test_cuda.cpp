@@ -482,6 +482,14 @@ TEST_CASE("cuda: conv2d on cuDNN (stride, padding, dilation, groups, depthwise, 
     check_against_cpu("1x1", conv({}), {randn({3, 16, 4, 4}, dt), randn({8, 16, 1, 1}, dt), randn({8}, dt)}, tol);
     check_against_cpu("unbatched", conv({.padding = 1}), {randn({3, 6, 6}, dt), randn({2, 3, 3, 3}, dt), randn({2}, dt)},
                       tol);
+    // Empty sizes, which cuDNN refuses: no images (the filter's gradient is 0), no input
+    // channels (the output is the bias), no output channels.
+    check_against_cpu("no images", conv({.padding = 1}), {randn({0, 3, 5, 5}, dt), randn({4, 3, 3, 3}, dt), randn({4}, dt)},
+                      tol);
+    check_against_cpu("no input channels", conv({}), {randn({2, 0, 5, 5}, dt), randn({4, 0, 3, 3}, dt), randn({4}, dt)},
+                      tol);
+    check_against_cpu("no output channels", conv({}), {randn({2, 3, 5, 5}, dt), randn({0, 3, 3, 3}, dt), randn({0}, dt)},
+                      tol);
   }
   // The same forward and backward twice give the same bits: the algorithms chosen are
   // deterministic (no atomic additions in the backward passes).
@@ -596,6 +604,22 @@ TEST_CASE("cuda: wasserstein_1d and Max-SWD equal the CPU op, values and gradien
                         [p](auto& v) { return wasserstein_1d(v[0], v[1], v[2], v[3], p); },
                         {randn({9}, dt), randn({6}, dt), softmax(randn({9}, dt), 0), softmax(randn({6}, dt), 0)}, tol);
     }
+    // Ties (post-ReLU rows of zeros project to 0 in every direction): the CPU's row order. A NaN
+    // (a diverged step): NaN where the CPU has NaN, and no gradient written outside the rows.
+    check_against_cpu("wasserstein_1d columns with ties",
+                      [](auto& v) { return wasserstein_1d(v[0], v[1], {}, {}, 2.0); },
+                      {relu(randn({37, 5}, dt)), randn({37, 5}, dt)}, tol);
+    Tensor x = randn({37, 5}, dt);
+    Tensor with_nan = where(gt(x, 1.5), full({}, std::nan(""), dt), x);  // ~7 % NaN, in most columns
+    compare_with_cpu("wasserstein_1d with a NaN", [](auto& v) { return wasserstein_1d(v[0], v[1], {}, {}, 2.0); },
+                     {with_nan, randn({37, 5}, dt)}, [tol](const Tensor& g, const Tensor& c) {
+                       const std::vector<double> on_gpu = values_of(g), on_cpu = values_of(c);
+                       for (std::size_t i = 0; i < on_cpu.size(); ++i) {
+                         CAPTURE(i);
+                         if (std::isnan(on_cpu[i])) CHECK(std::isnan(on_gpu[i]));
+                         else CHECK(on_gpu[i] == doctest::Approx(on_cpu[i]).epsilon(tol));
+                       }
+                     });
     // LaCoOT's regulariser: a batch of 128 points, 50 directions, maxSW_2.
     Tensor X = randn({128, 40}, dt), Y = add(mul(randn({128, 40}, dt), 1.5), 0.2), P = random_projections(40, 50);
     check_against_cpu("max_sliced_wasserstein", [](auto& v) { return max_sliced_wasserstein(v[0], v[1], v[2]); },

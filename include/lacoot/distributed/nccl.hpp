@@ -7,7 +7,8 @@
 // Leaves out: several GPUs per process, NCCL's own bootstrap without MPI.
 //
 // One GPU per process: the process of local rank l on its node (its rank among the processes on
-// the same machine) uses cuda:(l mod the machine's GPU count). Rank 0 makes NCCL's unique id and
+// the same machine) uses cuda:l, made its current device; more processes on a machine than it
+// has GPUs is an error (NCCL refuses two ranks on one GPU). Rank 0 makes NCCL's unique id and
 // MPI broadcasts it; every rank then joins with ncclCommInitRank. A collective on cuda tensors
 // runs on lacoot's stream of that device (so it starts once the kernels that produced the tensor
 // have finished) and the call returns when it is done: it polls the stream until the deadline
@@ -20,6 +21,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "../backend/cuda/runtime.hpp"
 #include "mpi.hpp"
@@ -31,7 +33,11 @@ class NcclCommunicator final : public Communicator {
   NcclCommunicator() {
     LACOOT_CHECK(cuda::device_count() > 0, "NcclCommunicator: no GPU on this machine (", cuda::unavailable_reason(),
                  "); NCCL reduces GPU tensors (HINT: MpiCommunicator serves the CPU)");
-    device_ = local_rank() % cuda::device_count();
+    const auto [local, on_machine] = local_rank_and_size();
+    LACOOT_CHECK(on_machine <= cuda::device_count(), "NcclCommunicator: ", on_machine, " processes on this machine "
+                 "but ", cuda::device_count(), " GPU(s); NCCL needs a GPU of its own for each (start at most ",
+                 cuda::device_count(), " ranks per machine)");
+    device_ = local;
     ncclUniqueId id;
     std::memset(&id, 0, sizeof id);
     if (mpi_.rank() == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
@@ -40,13 +46,15 @@ class NcclCommunicator final : public Communicator {
     std::memcpy(bytes.raw_data(), &id, sizeof id);
     mpi().broadcast(bytes, 0);
     std::memcpy(&id, bytes.raw_data(), sizeof id);
-    cuda::DeviceGuard guard(device_);
+    // This process's GPU from now on, as torch.cuda.set_device: NCCL's calls and lacoot's kernels
+    // for tensors on it run with it current.
+    LACOOT_CUDA_CHECK(cudaSetDevice(device_));
     check(ncclCommInitRank(&comm_, mpi_.world_size(), id, mpi_.rank()), "ncclCommInitRank");
   }
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
   ~NcclCommunicator() override {
-    if (!broken_ && comm_ != nullptr) ncclCommDestroy(comm_);
+    if (comm_ != nullptr) ncclCommDestroy(comm_);  // null after an abort
   }
 
   int rank() const override { return mpi_.rank(); }
@@ -62,6 +70,7 @@ class NcclCommunicator final : public Communicator {
     if (t.device().is_cpu()) return mpi().all_reduce_async(t, op);
     LACOOT_CHECK(op != ReduceOp::Average || is_floating(t.dtype()), "all_reduce: ReduceOp::Average needs a floating ",
                  "tensor, got ", dtype_name(t.dtype()));
+    usable("all_reduce");
     on_my_device(t, "all_reduce");
     const ncclRedOp_t nccl_op = op == ReduceOp::Sum ? ncclSum : op == ReduceOp::Average ? ncclAvg : ncclMax;
     check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()),
@@ -74,6 +83,7 @@ class NcclCommunicator final : public Communicator {
     if (t.device().is_cpu()) return mpi().broadcast(t, root);
     LACOOT_CHECK(root >= 0 && root < world_size(), "broadcast: root ", root, " is not a rank of a world of ",
                  world_size());
+    usable("broadcast");
     on_my_device(t, "broadcast");
     check(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<std::size_t>(t.numel()), nccl_type(t.dtype()), root,
                         comm_, cuda::stream(device_)),
@@ -84,6 +94,7 @@ class NcclCommunicator final : public Communicator {
   Tensor all_gather(const Tensor& t) override {
     if (t.device().is_cpu()) return mpi().all_gather(t);
     LACOOT_CHECK(t.dim() >= 1, "all_gather: expected a tensor of at least one dimension, got a scalar");
+    usable("all_gather");
     on_my_device(t, "all_gather");
     mpi().check_same_shape(t);
     Shape shape = t.shape();
@@ -100,9 +111,8 @@ class NcclCommunicator final : public Communicator {
 
  private:
   MpiCommunicator mpi_;
-  ncclComm_t comm_ = nullptr;
+  ncclComm_t comm_ = nullptr;  // null once aborted
   int device_ = 0;
-  bool broken_ = false;
 
   // The MPI side, under this communicator's deadline.
   MpiCommunicator& mpi() {
@@ -110,14 +120,15 @@ class NcclCommunicator final : public Communicator {
     return mpi_;
   }
 
-  // This process's rank among those on its machine (MPI_COMM_TYPE_SHARED).
-  static int local_rank() {
+  // This process's rank among those on its machine (MPI_COMM_TYPE_SHARED), and their number.
+  static std::pair<int, int> local_rank_and_size() {
     MPI_Comm local;
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
-    int r = 0;
+    int r = 0, n = 1;
     MPI_Comm_rank(local, &r);
+    MPI_Comm_size(local, &n);
     MPI_Comm_free(&local);
-    return r;
+    return {r, n};
   }
 
   static void check(ncclResult_t code, const char* what) {
@@ -139,14 +150,33 @@ class NcclCommunicator final : public Communicator {
                  " but this process's NCCL communicator is on cuda:", device_, " (one GPU per process)");
   }
 
-  // Whether the collectives issued on the stream have finished (an Error if NCCL failed).
+  // An aborted communicator is freed: every later collective is an error, not a use of it.
+  void usable(const char* what) const {
+    LACOOT_CHECK(comm_ != nullptr, what, ": this NCCL communicator was aborted after an earlier failure (a "
+                 "collective timed out or a peer failed); create a new one");
+  }
+
+  // Frees the communicator without waiting for its collectives (the only safe end after a
+  // failure: ncclCommDestroy would wait for a collective that never completes).
+  void abort() {
+    if (comm_ == nullptr) return;
+    ncclCommAbort(comm_);
+    comm_ = nullptr;
+  }
+
+  // Whether the collectives issued on the stream have finished (an Error if NCCL failed: the
+  // communicator is then aborted, as NCCL asks after an asynchronous error).
   bool stream_done(const char* what) {
+    usable(what);
     const cudaError_t state = cudaStreamQuery(cuda::stream(device_));
     if (state == cudaSuccess) return true;
     if (state != cudaErrorNotReady) LACOOT_CUDA_CHECK(state);
     ncclResult_t async = ncclSuccess;
     check(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError");
-    check(async, what);
+    if (async != ncclSuccess && async != ncclInProgress) {
+      abort();
+      check(async, what);
+    }
     return false;
   }
 
@@ -155,10 +185,7 @@ class NcclCommunicator final : public Communicator {
     const std::string named = std::string(what) + " (NCCL)";
     wait_with_deadline(
         named.c_str(), [&] { return stream_done(what); },
-        [&] {
-          broken_ = true;
-          ncclCommAbort(comm_);
-        });
+        [&] { abort(); });
   }
 
   // A collective enqueued on the stream.

@@ -17,7 +17,7 @@ namespace lacoot::cuda {
 // the stream of the GPU involved (the destination's, for GPU to GPU), after the work already
 // issued there. Returns once dst holds the bytes when dst is host memory; a copy from pageable
 // host memory returns once src may be reused (CUDA stages it), one from pinned memory at once;
-// device to device copies run on.
+// a copy on one device runs on; one between two devices returns when it is done.
 inline void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, std::size_t n) {
   if (n == 0) return;
   if (dst_device.is_cpu()) {  // device to host: wait for it
@@ -28,10 +28,14 @@ inline void copy_bytes(void* dst, Device dst_device, const void* src, Device src
     LACOOT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream(dst_device.index)));
   } else if (src_device.index == dst_device.index) {
     LACOOT_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream(dst_device.index)));
-  } else {  // the destination's stream must not start before the source's work is done
+  } else {  // the copy starts after the source's work and ends before the source's next work
     LACOOT_CUDA_CHECK(cudaStreamSynchronize(stream(src_device.index)));
-    LACOOT_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, n,
-                                          stream(dst_device.index)));
+    cudaStream_t s = stream(dst_device.index);
+    LACOOT_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, n, s));
+    // The source device's allocator may hand src's block to its next op, or an in-place op may
+    // write src, while the destination's stream still reads it: wait (GPU-to-GPU copies of
+    // tensors are rare here; a cross-stream event would let them run on).
+    LACOOT_CUDA_CHECK(cudaStreamSynchronize(s));
   }
 }
 

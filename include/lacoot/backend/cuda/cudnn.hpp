@@ -3,8 +3,9 @@
 // Holds: LACOOT_CUDNN_CHECK, cudnn_handle(device) (one handle per device, on lacoot's stream),
 // ConvGeometry (every size of one conv2d call), and conv2d_forward, conv2d_backward_data and
 // conv2d_backward_filter on Tensors, each with its algorithm chosen once per geometry and cached.
-// Needs: runtime.hpp, blas.hpp (allow_tf32), core/tensor.hpp; cuDNN 8 or 9 (plain C++: cudnn.h
-// and libcudnn), through its legacy convolution API (cudnn_cnn.h), which cuDNN 9 keeps.
+// Needs: runtime.hpp, blas.hpp (allow_tf32), kernels.hpp (fill), core/tensor.hpp; cuDNN 8 or 9
+// (plain C++: cudnn.h and libcudnn), through its legacy convolution API (cudnn_cnn.h), which
+// cuDNN 9 keeps.
 // Leaves out: cudnnFind* benchmarking (PyTorch's cudnn.benchmark = True), NHWC layouts, and
 // fused convolution + bias + activation.
 //
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "../../core/tensor.hpp"
+#include "kernels.hpp"
 #include "blas.hpp"
 #include "runtime.hpp"
 
@@ -134,9 +136,10 @@ class ConvDescriptors {
 
 inline constexpr std::size_t kMaxWorkspace = std::size_t{1} << 30;  // 1 GiB
 
-// An algorithm and the workspace bytes it needs.
+// An algorithm, the math type the heuristics ranked it with, and the workspace bytes it needs.
 struct ConvAlgo {
   int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   std::size_t workspace = 0;
 };
 
@@ -171,10 +174,28 @@ ConvAlgo cached_algo(const std::string& key, Rank rank) {
   for (int i = 0; i < count && !pick; ++i)
     if (perf[static_cast<std::size_t>(i)].status == CUDNN_STATUS_SUCCESS) pick = &perf[static_cast<std::size_t>(i)];
   LACOOT_CHECK(pick != nullptr, "cuDNN conv2d: no algorithm supports this convolution (", key, ")");
-  const ConvAlgo chosen{static_cast<int>(pick->algo), pick->memory};
+  const ConvAlgo chosen{static_cast<int>(pick->algo), pick->mathType, pick->memory};
   std::lock_guard<std::mutex> lock(mutex);
   cache.emplace(key, chosen);
   return chosen;
+}
+
+// The math type the chosen algorithm was ranked with (the workspace is sized for that pair);
+// but float32 without TF32 stays on FMA, whatever an entry says.
+inline void use_math(ConvDescriptors& d, const ConvAlgo& a) {
+  if (a.math == d.math || d.math == CUDNN_FMA_MATH) return;
+  LACOOT_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, a.math));
+  d.math = a.math;
+}
+
+// cuDNN refuses tensors with a dimension of 0. With nothing to compute, or a sum over nothing
+// (no input channels, no images for the filter's gradient), the result is empty or zero, as on
+// the CPU: true when it was handled here.
+inline bool empty_convolution(const Tensor& out, bool sums_over_nothing) {
+  if (out.numel() == 0) return true;
+  if (!sums_over_nothing) return false;
+  kernels::fill(out.raw_data(), out.dtype(), out.numel(), 0.0, stream(out.device().index));
+  return true;
 }
 
 // Device memory for a workspace of `bytes` from the caching allocator (null for none).
@@ -195,7 +216,9 @@ struct Scalars {
 
 // y = conv2d(x, w) (no bias); x [N, C, H, W], w, y contiguous on one device.
 inline void conv2d_forward(const Tensor& x, const Tensor& w, const ConvGeometry& g, const Tensor& y) {
+  if (detail::empty_convolution(y, x.numel() == 0 || w.numel() == 0)) return;
   const int dev = x.device().index;
+  DeviceGuard guard(dev);  // cuDNN runs on the current device
   cudnnHandle_t h = cudnn_handle(dev);
   detail::ConvDescriptors d(g, x.dtype());
   const detail::ConvAlgo a = detail::cached_algo<cudnnConvolutionFwdAlgoPerf_t>(
@@ -203,6 +226,7 @@ inline void conv2d_forward(const Tensor& x, const Tensor& w, const ConvGeometry&
         LACOOT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, count, p));
       });
   Tensor ws = detail::workspace(a.workspace, x.device());
+  detail::use_math(d, a);
   const detail::Scalars s;
   LACOOT_CUDNN_CHECK(cudnnConvolutionForward(h, s.one(x.dtype()), d.x, x.raw_data(), d.w, w.raw_data(), d.conv,
                                              static_cast<cudnnConvolutionFwdAlgo_t>(a.algo),
@@ -212,7 +236,9 @@ inline void conv2d_forward(const Tensor& x, const Tensor& w, const ConvGeometry&
 
 // dx = the gradient for the input, from dy and w.
 inline void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGeometry& g, const Tensor& dx) {
+  if (detail::empty_convolution(dx, dy.numel() == 0 || w.numel() == 0)) return;
   const int dev = dy.device().index;
+  DeviceGuard guard(dev);  // cuDNN runs on the current device
   cudnnHandle_t h = cudnn_handle(dev);
   detail::ConvDescriptors d(g, dy.dtype());
   const detail::ConvAlgo a = detail::cached_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
@@ -221,6 +247,7 @@ inline void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGe
         LACOOT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, count, p));
       });
   Tensor ws = detail::workspace(a.workspace, dy.device());
+  detail::use_math(d, a);
   const detail::Scalars s;
   LACOOT_CUDNN_CHECK(cudnnConvolutionBackwardData(h, s.one(dy.dtype()), d.w, w.raw_data(), d.y, dy.raw_data(), d.conv,
                                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo),
@@ -230,7 +257,9 @@ inline void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ConvGe
 
 // dw = the gradient for the weight, from dy and x.
 inline void conv2d_backward_filter(const Tensor& dy, const Tensor& x, const ConvGeometry& g, const Tensor& dw) {
+  if (detail::empty_convolution(dw, dy.numel() == 0 || x.numel() == 0)) return;
   const int dev = dy.device().index;
+  DeviceGuard guard(dev);  // cuDNN runs on the current device
   cudnnHandle_t h = cudnn_handle(dev);
   detail::ConvDescriptors d(g, dy.dtype());
   const detail::ConvAlgo a = detail::cached_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
@@ -239,6 +268,7 @@ inline void conv2d_backward_filter(const Tensor& dy, const Tensor& x, const Conv
         LACOOT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, count, p));
       });
   Tensor ws = detail::workspace(a.workspace, dy.device());
+  detail::use_math(d, a);
   const detail::Scalars s;
   LACOOT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, s.one(dy.dtype()), d.x, x.raw_data(), d.y, dy.raw_data(),
                                                     d.conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo),

@@ -60,6 +60,7 @@ __global__ void add_listed_kernel(T* out, int64_t n, const int64_t* begin, const
 
 void index_select(const void* x, int64_t outer, int64_t size, int64_t inner, const int64_t* index, int64_t k,
                   void* out, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = outer * k * inner;
   if (n == 0) return;
   dispatch_all(dtype, "cuda index_select", [&](auto tag) {
@@ -72,6 +73,7 @@ void index_select(const void* x, int64_t outer, int64_t size, int64_t inner, con
 
 void index_add(void* out, int64_t outer, int64_t size, int64_t inner, const int64_t* begin, const int64_t* sources,
                int64_t k, const void* src, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = outer * size * inner;
   if (n == 0 || k == 0) return;
   dispatch_all(dtype, "cuda index_add", [&](auto tag) {
@@ -84,6 +86,7 @@ void index_add(void* out, int64_t outer, int64_t size, int64_t inner, const int6
 
 void gather(const void* x, const IndexedAlong& layout, const int64_t* index, void* out, DType dtype,
             cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (layout.n == 0) return;
   dispatch_all(dtype, "cuda gather", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -95,6 +98,7 @@ void gather(const void* x, const IndexedAlong& layout, const int64_t* index, voi
 
 void scatter_add(void* out, int64_t n_out, const int64_t* begin, const int64_t* sources, const void* src,
                  DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n_out == 0) return;
   dispatch_all(dtype, "cuda scatter_add", [&](auto tag) {
     using T = typename decltype(tag)::type;

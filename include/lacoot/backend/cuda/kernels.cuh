@@ -5,7 +5,9 @@
 // transport, indexing and sorting in reduce_kernels.cuh, pool_kernels.cuh, norm_kernels.cuh,
 // ot_kernels.cuh, index_kernels.cuh and sort_kernels.cuh, which it includes);
 // without it, only those declarations. Compile it with nvcc in
-// exactly one translation unit of a program (see kernels.hpp).
+// exactly one translation unit of a program (see kernels.hpp). Every host function that launches
+// into the stream it is given starts with a StreamDeviceGuard (runtime.hpp), which makes that
+// stream's device current: CUDA launches only into the current device's streams.
 // Needs: kernels.hpp, runtime.hpp; nvcc (and the CUB headers of its toolkit).
 #pragma once
 
@@ -163,6 +165,7 @@ void with_binary(fn::Op op, double p0, double p1, Go&& go) {
 }  // namespace detail
 
 void fill(void* dst, DType dtype, int64_t n, double value, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n == 0) return;
   dispatch_all(dtype, "fill", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -173,6 +176,7 @@ void fill(void* dst, DType dtype, int64_t n, double value, cudaStream_t stream) 
 }
 
 void copy_strided(const void* src, void* dst, DType dtype, const Strided& layout, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (layout.n == 0) return;
   dispatch_all(dtype, "copy_strided", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -183,6 +187,7 @@ void copy_strided(const void* src, void* dst, DType dtype, const Strided& layout
 }
 
 void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t n, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n == 0) return;
   dispatch_all(dst_dtype, "cast", [&](auto dst_tag) {
     using D = typename decltype(dst_tag)::type;
@@ -196,6 +201,7 @@ void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, int64_t 
 }
 
 void unary(fn::Op op, double p0, double p1, const void* x, void* out, DType dtype, int64_t n, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n == 0) return;
   dispatch_floating(dtype, "cuda unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -209,6 +215,7 @@ void unary(fn::Op op, double p0, double p1, const void* x, void* out, DType dtyp
 
 void binary(fn::Op op, double p0, double p1, const void* a, const void* b, void* out, DType dtype,
             const Broadcast& layout, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (layout.n == 0) return;
   dispatch_all(dtype, "cuda binary", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -222,6 +229,7 @@ void binary(fn::Op op, double p0, double p1, const void* a, const void* b, void*
 
 void where(const void* c, const void* a, const void* b, void* out, DType dtype, const Broadcast& layout,
            cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (layout.n == 0) return;
   dispatch_all(dtype, "cuda where", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -233,6 +241,7 @@ void where(const void* c, const void* a, const void* b, void* out, DType dtype, 
 
 void dropout(const void* x, void* out, void* noise, int64_t n, double keep_prob, double scale, const Generator& gen,
              uint64_t first, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n == 0) return;
   detail::launch_floating(dtype, "cuda dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -244,6 +253,7 @@ void dropout(const void* x, void* out, void* noise, int64_t n, double keep_prob,
 
 void sgd_update(void* p, const void* grad, void* buf, bool first, int64_t n, DType dtype, const fn::SgdParams& o,
                 cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n == 0) return;
   dispatch_floating(dtype, "cuda SGD.step", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -256,6 +266,7 @@ void sgd_update(void* p, const void* grad, void* buf, bool first, int64_t n, DTy
 
 void adam_update(void* p, const void* grad, void* m, void* v, void* vmax, int64_t n, DType dtype,
                  const fn::AdamParams& c, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n == 0) return;
   dispatch_floating(dtype, "cuda Adam.step", [&](auto tag) {
     using T = typename decltype(tag)::type;

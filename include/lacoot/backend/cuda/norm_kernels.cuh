@@ -195,6 +195,7 @@ __global__ void layer_norm_backward_params_kernel(const T* g, const T* x, int64_
 void batch_norm_forward_training(const void* x, const void* weight, const void* bias, double eps, double momentum,
                                  void* running_mean, void* running_var, void* y, void* mean, void* invstd,
                                  DType dtype, int64_t N, int64_t C, int64_t S, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (C == 0) return;
   detail::launch_floating(dtype, "cuda batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -208,6 +209,7 @@ void batch_norm_forward_training(const void* x, const void* weight, const void* 
 void batch_norm_forward_eval(const void* x, const void* weight, const void* bias, const void* running_mean,
                              const void* running_var, double eps, void* y, void* mean, void* invstd, DType dtype,
                              int64_t N, int64_t C, int64_t S, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (C == 0) return;
   const int64_t n = N * C * S;
   detail::launch_floating(dtype, "cuda batch_norm", [&](auto tag) {
@@ -225,6 +227,7 @@ void batch_norm_forward_eval(const void* x, const void* weight, const void* bias
 void batch_norm_backward(const void* g, const void* x, const void* weight, const void* mean, const void* invstd,
                          bool training, void* dx, void* dweight, void* dbias, DType dtype, int64_t N, int64_t C,
                          int64_t S, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (C == 0) return;
   detail::launch_floating(dtype, "cuda batch_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -237,6 +240,7 @@ void batch_norm_backward(const void* g, const void* x, const void* weight, const
 
 void layer_norm_forward(const void* x, int64_t rows, int64_t cols, const void* weight, const void* bias, double eps,
                         void* y, void* mean, void* invstd, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (rows == 0) return;
   detail::launch_floating(dtype, "cuda layer_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -248,6 +252,7 @@ void layer_norm_forward(const void* x, int64_t rows, int64_t cols, const void* w
 
 void layer_norm_backward_input(const void* g, const void* x, int64_t rows, int64_t cols, const void* weight,
                                const void* mean, const void* invstd, void* dx, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (rows == 0) return;
   detail::launch_floating(dtype, "cuda layer_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -259,6 +264,7 @@ void layer_norm_backward_input(const void* g, const void* x, int64_t rows, int64
 
 void layer_norm_backward_params(const void* g, const void* x, int64_t rows, int64_t cols, const void* mean,
                                 const void* invstd, void* dweight, void* dbias, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (cols == 0) return;
   detail::launch_floating(dtype, "cuda layer_norm backward", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -170,6 +170,7 @@ __global__ void adaptive_backward_kernel(const T* g, T* dx, PoolGeometry s) {
 
 void max_pool2d_forward(const void* x, void* out, int64_t* indices, DType dtype, const PoolGeometry& s,
                         cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
   detail::launch_floating(dtype, "cuda max_pool2d", [&](auto tag) {
@@ -181,6 +182,7 @@ void max_pool2d_forward(const void* x, void* out, int64_t* indices, DType dtype,
 
 void max_pool2d_backward(const void* g, const int64_t* indices, void* dx, DType dtype, const PoolGeometry& s,
                          cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
   detail::launch_floating(dtype, "cuda max_pool2d backward", [&](auto tag) {
@@ -192,6 +194,7 @@ void max_pool2d_backward(const void* g, const int64_t* indices, void* dx, DType 
 
 void avg_pool2d_forward(const void* x, void* out, DType dtype, const PoolGeometry& s, bool count_include_pad,
                         int64_t divisor_override, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
   detail::launch_floating(dtype, "cuda avg_pool2d", [&](auto tag) {
@@ -203,6 +206,7 @@ void avg_pool2d_forward(const void* x, void* out, DType dtype, const PoolGeometr
 
 void avg_pool2d_backward(const void* g, void* dx, DType dtype, const PoolGeometry& s, bool count_include_pad,
                          int64_t divisor_override, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
   detail::launch_floating(dtype, "cuda avg_pool2d backward", [&](auto tag) {
@@ -213,6 +217,7 @@ void avg_pool2d_backward(const void* g, void* dx, DType dtype, const PoolGeometr
 }
 
 void adaptive_avg_pool2d_forward(const void* x, void* out, DType dtype, const PoolGeometry& s, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = s.planes * s.Ho * s.Wo;
   if (n == 0) return;
   detail::launch_floating(dtype, "cuda adaptive_avg_pool2d", [&](auto tag) {
@@ -223,6 +228,7 @@ void adaptive_avg_pool2d_forward(const void* x, void* out, DType dtype, const Po
 }
 
 void adaptive_avg_pool2d_backward(const void* g, void* dx, DType dtype, const PoolGeometry& s, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n = s.planes * s.H * s.W;
   if (n == 0) return;
   detail::launch_floating(dtype, "cuda adaptive_avg_pool2d backward", [&](auto tag) {

@@ -340,6 +340,7 @@ __global__ void class_loss_backward_kernel(const T* logp, const int64_t* target,
 
 void sum(const void* x, const double* center, double scale, void* out, DType dtype, DType out_dtype,
          const SumTo& layout, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (layout.n_out == 0) return;
   const bool by_block = detail::sum_count(layout) >= detail::kBlockWork;
   dispatch_floating(dtype, "cuda sum", [&](auto tag) {
@@ -361,11 +362,13 @@ void sum(const void* x, const double* center, double scale, void* out, DType dty
 }
 
 void sum_to(const void* g, void* out, DType dtype, const SumTo& layout, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   sum(g, nullptr, 1.0, out, dtype, dtype, layout, stream);
 }
 
 void arg_reduce(bool largest, const void* x, void* values, int64_t* indices, DType dtype, int64_t outer,
                 int64_t size, int64_t inner, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t n_out = outer * inner;
   if (n_out == 0) return;
   dispatch_floating(dtype, "cuda arg_reduce", [&](auto tag) {
@@ -382,6 +385,7 @@ void arg_reduce(bool largest, const void* x, void* values, int64_t* indices, DTy
 
 void scatter_picked(const void* g, const int64_t* indices, void* grad_input, DType dtype, int64_t outer,
                     int64_t size, int64_t inner, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   fill(grad_input, dtype, outer * size * inner, 0.0, stream);
   const int64_t n_out = outer * inner;
   if (n_out == 0) return;
@@ -395,6 +399,7 @@ void scatter_picked(const void* g, const int64_t* indices, void* grad_input, DTy
 
 void distribute_evenly(const void* x, int64_t n, const void* v, const void* g, double* count, void* grad_input,
                        DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (n == 0) return;
   dispatch_floating(dtype, "cuda distribute_evenly", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -409,6 +414,7 @@ void distribute_evenly(const void* x, int64_t n, const void* v, const void* g, d
 
 void softmax(bool log, const void* x, void* y, DType dtype, int64_t outer, int64_t size, int64_t inner,
              cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t lines = outer * inner;
   if (lines == 0 || size == 0) return;
   dispatch_floating(dtype, "cuda softmax", [&](auto tag) {
@@ -425,6 +431,7 @@ void softmax(bool log, const void* x, void* y, DType dtype, int64_t outer, int64
 
 void softmax_backward(bool log, const void* y, const void* g, void* dx, DType dtype, int64_t outer, int64_t size,
                       int64_t inner, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const int64_t lines = outer * inner;
   if (lines == 0 || size == 0) return;
   dispatch_floating(dtype, "cuda softmax_backward", [&](auto tag) {
@@ -443,6 +450,7 @@ void softmax_backward(bool log, const void* y, const void* g, void* dx, DType dt
 
 void class_loss_terms(const void* logp, const int64_t* target, int64_t N, int64_t C, int64_t ignore_index,
                       double a, double b, void* loss, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (N == 0) return;
   dispatch_floating(dtype, "cuda class_loss_terms", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -455,6 +463,7 @@ void class_loss_terms(const void* logp, const int64_t* target, int64_t N, int64_
 void class_loss_backward(const void* logp, const int64_t* target, int64_t N, int64_t C, int64_t ignore_index,
                          const void* g, bool per_sample, double a, double b, bool logits, void* dx, DType dtype,
                          cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (N * C == 0) return;
   dispatch_floating(dtype, "cuda class_loss_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;

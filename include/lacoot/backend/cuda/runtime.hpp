@@ -100,19 +100,59 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
-// lacoot's stream on cuda:index, made on first use and kept for the life of the process.
+namespace detail {
+// lacoot's streams, one per device, made on first use and kept for the life of the process.
+struct StreamTable {
+  std::array<cudaStream_t, kMaxDevices> streams{};
+  std::mutex mutex;
+};
+inline StreamTable& stream_table() {
+  static StreamTable table;
+  return table;
+}
+}  // namespace detail
+
+// lacoot's stream on cuda:index.
 inline cudaStream_t stream(int index) {
   check_device(index);
-  static std::array<cudaStream_t, kMaxDevices> streams{};
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
-  cudaStream_t& s = streams[static_cast<std::size_t>(index)];
+  detail::StreamTable& table = detail::stream_table();
+  std::lock_guard<std::mutex> lock(table.mutex);
+  cudaStream_t& s = table.streams[static_cast<std::size_t>(index)];
   if (s == nullptr) {
     DeviceGuard guard(index);
     LACOOT_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   }
   return s;
 }
+
+// The device whose lacoot stream `s` is; -1 for any other stream.
+inline int device_of(cudaStream_t s) {
+  detail::StreamTable& table = detail::stream_table();
+  std::lock_guard<std::mutex> lock(table.mutex);
+  for (std::size_t i = 0; i < table.streams.size(); ++i)
+    if (s != nullptr && table.streams[i] == s) return static_cast<int>(i);
+  return -1;
+}
+
+// Makes the device of stream `s` current for the guard's lifetime. CUDA launches a kernel only
+// into a stream of the current device, so every function that launches into a stream it is
+// given starts with one: an op on cuda:1 then runs whichever device the thread has current.
+class StreamDeviceGuard {
+ public:
+  explicit StreamDeviceGuard(cudaStream_t s) : index_(device_of(s)) {
+    if (index_ < 0) return;  // not one of lacoot's: the caller's current device
+    LACOOT_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (index_ != previous_) LACOOT_CUDA_CHECK(cudaSetDevice(index_));
+  }
+  ~StreamDeviceGuard() {
+    if (index_ >= 0 && index_ != previous_) cudaSetDevice(previous_);
+  }
+  StreamDeviceGuard(const StreamDeviceGuard&) = delete;
+  StreamDeviceGuard& operator=(const StreamDeviceGuard&) = delete;
+
+ private:
+  int index_ = -1, previous_ = -1;
+};
 
 // Waits until everything issued on cuda:index's stream has finished (and reports a kernel's
 // failure, which CUDA only reports asynchronously, here).

@@ -80,6 +80,7 @@ __global__ void pick_kernel(const T* x, int64_t rows, int64_t n, int64_t k, cons
 template <class T>
 void topk_rows_typed(const T* x, int64_t rows, int64_t n, int64_t k, bool largest, bool sorted, T* values,
                      int64_t* indices, Carve& scratch, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   const bool run = scratch.base != nullptr;
   const bool whole = sorted && k == n;  // a sort: the sorted positions are the result
   const int items = static_cast<int>(rows * n), segments = static_cast<int>(rows);
@@ -153,6 +154,7 @@ std::size_t sort_scratch_bytes(int64_t rows, int64_t n, int64_t k, bool largest,
 
 void topk_rows(const void* x, int64_t rows, int64_t n, int64_t k, bool largest, bool sorted, void* values,
                int64_t* indices, void* scratch, DType dtype, cudaStream_t stream) {
+  const StreamDeviceGuard on_device(stream);
   if (rows == 0 || k == 0) return;
   detail::check_sort_size(rows, n);
   detail::Carve carve{static_cast<char*>(scratch)};
