@@ -2,8 +2,10 @@
 // RNG, printing.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -213,6 +215,19 @@ TEST_CASE("item, to, element access errors") {
   Tensor i = d.to(kInt64);  // truncation toward zero, as a C++ cast and torch's .long()
   CHECK(i.at<int64_t>({0}) == 1);
   CHECK(i.at<int64_t>({1}) == -2);
+  // NaN and values beyond int64 are undefined for a C++ cast: 0 and saturation, on both devices.
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor odd = tensor({std::nan(""), inf, -inf, 1e30, -1e30, -9223372036854775808.0}).to(dt).to(kInt64);
+    const int64_t* o = odd.data<int64_t>();
+    CHECK(o[0] == 0);
+    CHECK(o[1] == INT64_MAX);
+    CHECK(o[2] == INT64_MIN);
+    CHECK(o[3] == INT64_MAX);
+    CHECK(o[4] == INT64_MIN);
+    CHECK(o[5] == INT64_MIN);
+  }
+  CHECK(full({}, std::nan(""), kInt64).item<int64_t>() == 0);
   CHECK_THROWS_AS(d.at<float>({0}), Error);  // wrong element type
   CHECK_THROWS_AS(d.at<double>({2}), Error);  // out of range
   CHECK_THROWS_AS(d.at<double>({0, 0}), Error);  // wrong number of indices

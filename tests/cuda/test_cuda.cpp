@@ -150,6 +150,11 @@ TEST_CASE("cuda: full, clone, item, to(dtype) and printing run on the device") {
   CHECK(as_int.device() == kCUDA);
   CHECK(values_of(as_int) == std::vector<double>{-1, 0, 2, 1000000});  // truncation, as static_cast
   CHECK(values_of(x.to(kFloat64)) == std::vector<double>{-1.5, 0.25, 2.75, 1e6});
+  // NaN, infinities and values beyond int64: the CPU's conversion (0, then saturation).
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor odd = tensor({std::nan(""), inf, -inf, 1e30, -1e30}).to(kFloat64);
+  CHECK(values_of(odd.to(kCUDA).to(kInt64)) == values_of(odd.to(kInt64)));
+  CHECK(full({}, std::nan(""), kInt64, kCUDA).item() == 0.0);
   const std::string s = to_string(x);
   CHECK(s.find("device=cuda:0") != std::string::npos);
   CHECK(s.find("2.7500") != std::string::npos);

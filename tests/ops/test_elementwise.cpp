@@ -1,6 +1,8 @@
 // Tests for ops/elementwise.hpp: broadcasting, values worked by hand, gradchecks, errors.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "lacoot/autograd/gradcheck.hpp"
 #include "lacoot/ops/elementwise.hpp"
 
@@ -63,6 +65,10 @@ TEST_CASE("comparisons give masks and where selects") {
   // condition broadcast against a scalar branch
   check_all(where(tensor(std::vector<float>{1, 0}, {2, 1}), tensor({5, 6}), full({}, -1.0)), {5, 6, -1, -1});
   CHECK(lt(arange(3, kInt64), full({}, 1.0, kInt64)).at<int64_t>({0}) == 1);
+  // Any non-zero condition is true, whatever the dtypes: 0.5 and NaN choose int64 values too.
+  Tensor picked = where(tensor({0.5, 0.0, std::nan(""), -0.25}), arange(4, kInt64), full({4}, -1.0, kInt64));
+  check_all(picked, {0, -1, 2, 3});
+  CHECK(picked.dtype() == kInt64);
 }
 
 TEST_CASE("gradcheck: binary ops with broadcasting") {

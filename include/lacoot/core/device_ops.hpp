@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "dtype.hpp"
+#include "host_device.hpp"
 #include "storage.hpp"
 #if LACOOT_WITH_CUDA
 #include "../backend/cuda/copy.hpp"
@@ -41,7 +42,7 @@ inline void fill(void* dst, DType dtype, int64_t n, double value, Device device)
   if (device.is_cpu()) {
     dispatch_all(dtype, "fill", [&](auto tag) {
       using T = typename decltype(tag)::type;
-      std::fill_n(static_cast<T*>(dst), n, static_cast<T>(value));
+      std::fill_n(static_cast<T*>(dst), n, convert<T>(value));
     });
     return;
   }
@@ -61,7 +62,7 @@ inline void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, i
         using D = typename decltype(dst_tag)::type;
         const S* s = static_cast<const S*>(src);
         D* o = static_cast<D*>(dst);
-        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<D>(s[i]);
+        for (int64_t i = 0; i < n; ++i) o[i] = convert<D>(s[i]);
       });
     });
     return;

@@ -262,7 +262,9 @@ inline Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   LACOOT_CHECK(condition.device() == a.device(), "where: the condition is on ", condition.device().str(),
                ", the values on ", a.device().str());
   Shape shape = broadcast_shapes(broadcast_shapes(condition.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor c = condition.to(a.dtype());
+  // The mask in the values' dtype: non-zero (NaN included) is 1, then converted exactly (a
+  // float condition of 0.5 made int64 directly would be 0, false).
+  Tensor c = condition.dtype() == a.dtype() ? condition : ne(condition, 0.0).to(a.dtype());
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (a.device().is_cpu()) {
     dispatch_all(a.dtype(), "where", [&](auto tag) {

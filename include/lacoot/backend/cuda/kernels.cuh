@@ -57,7 +57,7 @@ __global__ void copy_strided_kernel(const T* src, T* dst, Strided L) {
 template <class D, class S>
 __global__ void cast_kernel(D* dst, const S* src, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
-    dst[i] = static_cast<D>(src[i]);
+    dst[i] = convert<D>(src[i]);
 }
 
 // Runs go(tag) for a float32 or float64 dtype (tag's ::type is the element type) and checks
@@ -170,7 +170,7 @@ void fill(void* dst, DType dtype, int64_t n, double value, cudaStream_t stream) 
   dispatch_all(dtype, "fill", [&](auto tag) {
     using T = typename decltype(tag)::type;
     detail::fill_kernel<T><<<detail::blocks_for(n), detail::kThreads, 0, stream>>>(
-        static_cast<T*>(dst), n, static_cast<T>(value));
+        static_cast<T*>(dst), n, convert<T>(value));
   });
   LACOOT_CUDA_CHECK(cudaGetLastError());
 }
