@@ -69,6 +69,9 @@ TEST_CASE("comparisons give masks and where selects") {
   Tensor picked = where(tensor({0.5, 0.0, std::nan(""), -0.25}), arange(4, kInt64), full({4}, -1.0, kInt64));
   check_all(picked, {0, -1, 2, 3});
   CHECK(picked.dtype() == kInt64);
+  // int64 division truncates; by zero it is an error, not the processor's SIGFPE.
+  check_all(div(tensor({7.0, -7.0}).to(kInt64), full({2}, 2.0, kInt64)), {3, -3});
+  CHECK_THROWS_WITH_AS(div(arange(3, kInt64), arange(3, kInt64)), doctest::Contains("integer division by zero"), Error);
 }
 
 TEST_CASE("gradcheck: binary ops with broadcasting") {

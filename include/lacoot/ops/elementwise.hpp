@@ -11,6 +11,8 @@
 // Backward follows autograd/node.hpp: each closure returns dL/dinput per input.
 #pragma once
 
+#include <algorithm>
+
 #include <cmath>
 #include <optional>
 
@@ -123,8 +125,14 @@ inline Tensor mul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-// out = a / b
+// out = a / b (int64: truncated, as C++; a zero divisor on the CPU is an error, as torch's
+// ZeroDivisionError, where the processor would stop the program)
 inline Tensor div(const Tensor& a, const Tensor& b) {
+  if (b.defined() && b.dtype() == kInt64 && b.device().is_cpu()) {
+    const int64_t* d = b.data<int64_t>();
+    LACOOT_CHECK(std::find(d, d + b.numel(), int64_t{0}) == d + b.numel(), "div: integer division by zero (an "
+                 "int64 divisor holds 0; make the tensors floating for inf and NaN)");
+  }
   Tensor out = detail::binary("div", a, b, fn::Div{});
   autograd::record(out, "div", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g, const std::vector<bool>& need) {
     // d(a / b)/da = 1 / b, d(a / b)/db = -a / b^2
