@@ -99,6 +99,10 @@ inline cudnnDataType_t cudnn_type(DType dtype) {
 class ConvDescriptors {
  public:
   ConvDescriptors(const ConvGeometry& g, DType dtype) {
+    // The legacy API indexes a tensor with 32-bit integers (PyTorch splits such batches).
+    const int64_t in = g.N * g.C * g.H * g.W, out = g.N * g.O * g.Ho * g.Wo, limit = INT32_MAX;
+    LACOOT_CHECK(in <= limit && out <= limit, "cuDNN conv2d: the input has ", in, " elements and the output ", out,
+                 "; cuDNN takes at most 2^31 - 1 per tensor (split the batch)");
     const cudnnDataType_t t = cudnn_type(dtype);
     LACOOT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     LACOOT_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
