@@ -8,8 +8,10 @@
 #                                  -Dgpu_arch=90: the H100/H200) and writes .gpu/bundle.tar.gz
 #   bash tools/gpu_check.sh run    there, from the repository root, with .gpu carried along:
 #                                  the cuda suite, the distributed suite (NCCL in a world of one
-#                                  and of two, if it has two GPUs) and a ResNet-18-CIFAR training
-#                                  step against PyTorch; logs in $OUT (or .gpu/out)
+#                                  and of two, if it has two GPUs), a ResNet-18-CIFAR training
+#                                  step against PyTorch and 200 steps of the README's main job
+#                                  (lacoot train on Fashion-MNIST); summary.txt and log.txt in
+#                                  $OUT (or .gpu/out)
 #   bash tools/gpu_check.sh selftest   here, as root: `run` with this machine's Open MPI hidden
 #                                  (a mount namespace), so that the relocated copy is the one used;
 #                                  PYTHON=/usr/bin/python3 for the PyTorch side (setup.sh --torch)
@@ -37,6 +39,9 @@ pack() {
   mkdir -p "$stage/bin" "$stage/ompi"
   for t in "${targets[@]}"; do cp "build-gpu/$t" "$stage/bin/"; done
   cp tools/bench_train_torch.py tools/bench_peer.py "$stage/bin/"
+  # Fashion-MNIST (31 MB) for the main job on the GPU.
+  mkdir -p "$stage/data"
+  cp /usr/share/datasets/fashion-mnist/*-ubyte.gz "$stage/data/"
 
   # Open MPI's files under ompi/, where OPAL_PREFIX and PMIX_PREFIX will point; the
   # headers, manual pages, Java bindings and compiler wrappers stay behind.
@@ -59,7 +64,7 @@ pack() {
     done
 
   mkdir -p "$gpu"
-  tar -C "$stage" -czf "$gpu/bundle.tar.gz.tmp" bin ompi
+  tar -C "$stage" -czf "$gpu/bundle.tar.gz.tmp" bin ompi data
   mv "$gpu/bundle.tar.gz.tmp" "$gpu/bundle.tar.gz"
   git -C "$root" rev-parse HEAD > "$gpu/commit"
   echo "gpu_check: .gpu/bundle.tar.gz ($(du -h "$gpu/bundle.tar.gz" | cut -f1)) of $(cut -c1-7 "$gpu/commit")"
@@ -92,21 +97,26 @@ setup() {
   export LACOOT_MPIRUN="$dest/ompi/usr/bin/orterun" LACOOT_MPI_WORKER="$dest/bin/mpi_worker" LACOOT="$dest/bin/lacoot"
 }
 
-# One step: its output to $out/<name>.log, its status and time to the summary.
+# One step: its status, time and last line to summary.txt, its output to log.txt (two files:
+# the device tool brings back at most eight).
 step() {
   local name=$1 limit=$2
   shift 2
-  local start=$SECONDS rc=0
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1 || rc=$?
-  printf '%-12s rc %3d  %4d s  %s\n' "$name" "$rc" $((SECONDS - start)) "$(tail -n 1 "$out/$name.log")" | tee -a "$out/summary.txt"
+  local start=$SECONDS rc=0 log=/tmp/lacoot_gpu_step.log
+  timeout "$limit" "$@" > "$log" 2>&1 || rc=$?
+  local line
+  line=$(printf '%-12s rc %3d  %4d s  %s' "$name" "$rc" $((SECONDS - start)) "$(tail -n 1 "$log")")
+  echo "$line" | tee -a "$out/summary.txt"
+  { echo "==== $line"; cat "$log"; } >> "$out/log.txt"
 }
 
 run() {
   out=${OUT:-$gpu/out}
   mkdir -p "$out"
+  : > "$out/log.txt"
   echo "gpu_check: bundle of $(cut -c1-7 "$gpu/commit"), tree at $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')" | tee "$out/summary.txt"
-  setup /tmp/lacoot_gpu > "$out/setup.txt"
-  tee -a "$out/summary.txt" < "$out/setup.txt"
+  setup /tmp/lacoot_gpu > /tmp/lacoot_gpu_setup.txt
+  tee -a "$out/summary.txt" < /tmp/lacoot_gpu_setup.txt
   local b=/tmp/lacoot_gpu/bin
   step nvidia-smi 30 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   step ldd 30 bash -c "ldd $b/test_programs $b/mpi_worker | grep -i 'not found' || echo 'ldd: every library found'"
@@ -114,6 +124,10 @@ run() {
   step cuda 300 "$b/test_programs" --source-file='*tests/cuda/test_cuda.cpp' --duration=true
   step distributed 300 "$b/test_distributed" --duration=true
   step bench_train 180 "${PYTHON:-python3}" "$b/bench_train_torch.py" "$b/bench_train" --device cuda --batch 128 --steps 20
+  # The README's main job on the GPU, cut to 200 steps: its summary (images per second) and log.
+  step train 300 "$b/lacoot" train --model resnet18-cifar --dataset fashion-mnist:/tmp/lacoot_gpu/data --width 32 \
+    --lambda 1 --max-steps 200 --device cuda --out /tmp/lacoot_gpu/run
+  step run_files 10 cat /tmp/lacoot_gpu/run/log.csv /tmp/lacoot_gpu/run/summary.json
 }
 
 selftest() {
@@ -139,7 +153,7 @@ case "${1:-}" in
   selftest) selftest ;;
   source-only) ;;  # selftest's: the functions, nothing run
   *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
