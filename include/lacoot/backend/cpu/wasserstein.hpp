@@ -31,9 +31,6 @@
 
 namespace lacoot::backend::cpu {
 
-// U [n, K], V [m, K] row-major; a [n], b [m] the weights (nullptr: uniform 1/n, 1/m).
-// W [K] receives W_k. If gU (and gV) are given, g [K] is the upstream gradient and
-// gU [n, K], gV [m, K] receive g_k ∂W_k/∂U, g_k ∂W_k/∂V (overwritten, not accumulated).
 namespace detail {
 // The rows of column k of X [rows, K] in increasing order of value: keys[i] = sort_key(X[i, k]),
 // order = the row numbers sorted by (key, row).
@@ -49,6 +46,9 @@ void sort_rows(const T* X, int64_t rows, int64_t K, int64_t k, std::vector<SortK
 }
 }  // namespace detail
 
+// U [n, K], V [m, K] row-major; a [n], b [m] the weights (nullptr: uniform 1/n, 1/m).
+// W [K] receives W_k. If gU (and gV) are given, g [K] is the upstream gradient and
+// gU [n, K], gV [m, K] receive g_k ∂W_k/∂U, g_k ∂W_k/∂V (overwritten, not accumulated).
 template <class T>
 void wasserstein_1d_columns(const T* U, const T* V, int64_t n, int64_t m, int64_t K, const T* a, const T* b,
                             double p, T* W, const T* g = nullptr, T* gU = nullptr, T* gV = nullptr) {
