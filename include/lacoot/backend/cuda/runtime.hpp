@@ -17,6 +17,7 @@
 
 #include <array>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "../../core/error.hpp"
@@ -127,31 +128,26 @@ inline cudaStream_t stream(int index) {
 
 // The device whose lacoot stream `s` is; -1 for any other stream.
 inline int device_of(cudaStream_t s) {
+  if (s == nullptr) return -1;
   detail::StreamTable& table = detail::stream_table();
   std::lock_guard<std::mutex> lock(table.mutex);
   for (std::size_t i = 0; i < table.streams.size(); ++i)
-    if (s != nullptr && table.streams[i] == s) return static_cast<int>(i);
+    if (table.streams[i] == s) return static_cast<int>(i);
   return -1;
 }
 
-// Makes the device of stream `s` current for the guard's lifetime. CUDA launches a kernel only
-// into a stream of the current device, so every function that launches into a stream it is
-// given starts with one: an op on cuda:1 then runs whichever device the thread has current.
+// A DeviceGuard for the device of stream `s` (none for a stream not lacoot's: the caller's
+// current device stays). CUDA launches a kernel only into a stream of the current device, so
+// every function that launches into a stream it is given starts with one: an op on cuda:1 then
+// runs whichever device the thread has current.
 class StreamDeviceGuard {
  public:
-  explicit StreamDeviceGuard(cudaStream_t s) : index_(device_of(s)) {
-    if (index_ < 0) return;  // not one of lacoot's: the caller's current device
-    LACOOT_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (index_ != previous_) LACOOT_CUDA_CHECK(cudaSetDevice(index_));
+  explicit StreamDeviceGuard(cudaStream_t s) {
+    if (const int index = device_of(s); index >= 0) guard_.emplace(index);
   }
-  ~StreamDeviceGuard() {
-    if (index_ >= 0 && index_ != previous_) cudaSetDevice(previous_);
-  }
-  StreamDeviceGuard(const StreamDeviceGuard&) = delete;
-  StreamDeviceGuard& operator=(const StreamDeviceGuard&) = delete;
 
  private:
-  int index_ = -1, previous_ = -1;
+  std::optional<DeviceGuard> guard_;
 };
 
 // Waits until everything issued on cuda:index's stream has finished (and reports a kernel's
