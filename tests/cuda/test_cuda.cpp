@@ -645,6 +645,15 @@ using MakeModel = std::function<std::shared_ptr<nn::Module>()>;
 using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(nn::Module&)>;
 using LossOf = std::function<Tensor(nn::Module&, int step, const Device&)>;
 
+// Both in float64, `gpu` on the GPU holding `cpu`'s weights.
+void float64_pair(nn::Module& cpu, nn::Module& gpu) {
+  cpu.to(kFloat64);
+  gpu.to(kFloat64);
+  gpu.load_state_dict(cpu.state_dict());
+  gpu.to(kCUDA);
+  CHECK(nn::device_of(gpu) == kCUDA);
+}
+
 // Two float64 copies of one model, the second on the GPU with the first's weights, trained the
 // same way: `steps` steps of loss_of(model, step, device) plus LaCoOT's regulariser over the
 // model's removable blocks (its directions drawn on the CPU). The GPU's losses and final weights
@@ -653,11 +662,7 @@ using LossOf = std::function<Tensor(nn::Module&, int step, const Device&)>;
 void check_training_follows_cpu(const MakeModel& make, const MakeOptimizer& optimizer, const LossOf& loss_of,
                                 int steps) {
   auto cpu_model = make(), gpu_model = make();
-  cpu_model->to(kFloat64);
-  gpu_model->to(kFloat64);
-  gpu_model->load_state_dict(cpu_model->state_dict());
-  gpu_model->to(kCUDA);
-  CHECK(nn::device_of(*gpu_model) == kCUDA);
+  float64_pair(*cpu_model, *gpu_model);
   auto run = [&](nn::Module& model) {
     auto opt = optimizer(model);
     method::MaxSWDRegulariser reg(model, {.lambda = 0.5, .seed = 3});
@@ -767,10 +772,7 @@ TEST_CASE("cuda: DDPM and DDIM sampling of a DiT with classifier-free guidance f
     nudged.emplace_back(name, name == "pos_embed" ? t : add(t, mul(randn(t.shape(), t.dtype()), 0.05)));
   cpu_dit->load_state_dict(nudged);
   auto gpu_dit = std::make_shared<models::DiT>(cpu_dit->options);
-  cpu_dit->to(kFloat64);
-  gpu_dit->to(kFloat64);
-  gpu_dit->load_state_dict(cpu_dit->state_dict());
-  gpu_dit->to(kCUDA);
+  float64_pair(*cpu_dit, *gpu_dit);
   for (const std::string spec : {"10", "ddim10"}) {
     CAPTURE(spec);
     const bool ddim = spec.rfind("ddim", 0) == 0;

@@ -12,7 +12,6 @@
 #pragma once
 
 #include <algorithm>
-
 #include <cmath>
 #include <optional>
 
